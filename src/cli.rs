@@ -1,0 +1,60 @@
+//! The command line: clap derive types for every subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Relay GitHub webhooks to Slack, durably.
+#[derive(Debug, Parser)]
+#[command(name = "notifier", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (TOML). Default: ./notifier.toml if it exists, else the embedded defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// SQLite database file; overrides [storage] path.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive webhooks and relay them to Slack.
+    Serve {
+        /// Address to listen on, IP:PORT; overrides [server] listen. Port 0 picks a free port.
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<SocketAddr>,
+    },
+    /// Print the X-Hub-Signature-256 value for a payload, for testing with curl.
+    Sign {
+        /// Payload file; standard input if omitted.
+        file: Option<PathBuf>,
+        /// Environment variable holding the secret; default: the config's first secret.
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+    },
+    /// Show stored deliveries, newest first.
+    Deliveries {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How many deliveries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
