@@ -1,0 +1,5 @@
+//! One integration-test binary that runs the real `notifier` executable.
+
+mod commands;
+mod serve;
+mod support;
