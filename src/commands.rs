@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, UNIX_EPOCH};
 
 use comfy_table::{ContentArrangement, Table, presets};
@@ -43,19 +44,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// `notifier serve`: checks everything it can before opening the port, then receives webhooks
 /// until SIGINT or SIGTERM.
 fn serve(config: Config) -> Result<(), Error> {
-    let (secrets, targets) = match (config.secrets(), config.channel_targets()) {
-        (Ok(secrets), Ok(targets)) => (secrets, targets),
-        (secrets, targets) => {
-            let mut errors = secrets.err().map(|e| e.0).unwrap_or_default();
-            errors.extend(targets.err().map(|e| e.0).unwrap_or_default());
-            return Err(Box::new(ConfigErrors(errors)));
-        }
-    };
-    warn_about_weak_secrets(&secrets);
-    let db = &config.storage.path;
-    let writer_store = open_store(db)?;
-    let worker_store = open_store(db)?;
-
+    let relay = Relay::start(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("notifier-http")
@@ -64,45 +53,82 @@ fn serve(config: Config) -> Result<(), Error> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(config.server.listen))
         .map_err(|e| format!("listening on {}: {e}", config.server.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("reading the bound address: {e}"))?;
-
-    let wakeup = Arc::new(Wakeup::default());
-    let on_stored = {
-        let wakeup = Arc::clone(&wakeup);
-        move || wakeup.notify()
-    };
-    let (writer, writer_thread) = Writer::spawn(writer_store, on_stored)
-        .map_err(|e| format!("starting the writer thread: {e}"))?;
-    let worker = Worker {
-        store: worker_store,
-        routes: config.routes.clone(),
-        targets,
-        settings: config.worker.clone(),
-    };
-    let worker_thread = worker
-        .spawn(Arc::clone(&wakeup))
-        .map_err(|e| format!("starting the worker thread: {e}"))?;
-
+    let addr = listener.local_addr().map_err(|e| format!("reading the bound address: {e}"))?;
     println!("listening on http://{addr}{}", config.server.path);
-    tracing::info!(config = %config.origin, db = %db.display(), "serving");
-    let intake = Arc::new(Intake {
-        path: config.server.path.clone(),
-        secrets,
-        max_body_bytes: config.server.max_body_bytes,
-        writer,
-    });
-    runtime.block_on(server::run(listener, intake, shutdown_signal()));
+    tracing::info!(config = %config.origin, db = %config.storage.path.display(), "serving");
+    runtime.block_on(server::run(listener, relay.intake(), shutdown_signal()));
     drop(runtime);
-
-    // The intake (and with it the last Writer) is gone, so the writer thread ends once it has
-    // answered what it holds; the worker finishes its current delivery.
-    wakeup.stop();
-    let _ = writer_thread.join();
-    let _ = worker_thread.join();
+    relay.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The parts of `serve` behind the HTTP listener: the writer thread the receiver stores through,
+/// and the worker thread. Started before any port is opened, so that every config and storage
+/// problem is reported first.
+pub struct Relay {
+    intake: Arc<Intake>,
+    wakeup: Arc<Wakeup>,
+    writer_thread: JoinHandle<()>,
+    worker_thread: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Resolves secrets and channel URLs (reporting every problem), opens the database, and
+    /// starts the writer and worker threads.
+    pub fn start(config: &Config) -> Result<Relay, Error> {
+        let (secrets, targets) = match (config.secrets(), config.channel_targets()) {
+            (Ok(secrets), Ok(targets)) => (secrets, targets),
+            (secrets, targets) => {
+                let mut errors = secrets.err().map(|e| e.0).unwrap_or_default();
+                errors.extend(targets.err().map(|e| e.0).unwrap_or_default());
+                return Err(Box::new(ConfigErrors(errors)));
+            }
+        };
+        warn_about_weak_secrets(&secrets);
+        let db = &config.storage.path;
+        let writer_store = open_store(db)?;
+        let worker_store = open_store(db)?;
+
+        let wakeup = Arc::new(Wakeup::default());
+        let on_stored = {
+            let wakeup = Arc::clone(&wakeup);
+            move || wakeup.notify()
+        };
+        let (writer, writer_thread) = Writer::spawn(writer_store, on_stored)
+            .map_err(|e| format!("starting the writer thread: {e}"))?;
+        let worker = Worker {
+            store: worker_store,
+            routes: config.routes.clone(),
+            targets,
+            settings: config.worker.clone(),
+        };
+        let worker_thread = worker
+            .spawn(Arc::clone(&wakeup))
+            .map_err(|e| format!("starting the worker thread: {e}"))?;
+        let intake = Arc::new(Intake {
+            path: config.server.path.clone(),
+            secrets,
+            max_body_bytes: config.server.max_body_bytes,
+            writer,
+        });
+        Ok(Relay { intake, wakeup, writer_thread, worker_thread })
+    }
+
+    /// What the HTTP server hands each webhook to.
+    pub fn intake(&self) -> Arc<Intake> {
+        Arc::clone(&self.intake)
+    }
+
+    /// Waits for the writer to answer what it holds and the worker to finish its current
+    /// delivery. Call once the server has stopped and dropped its intakes.
+    pub fn stop(self) {
+        // With the last Intake gone, the writer's channel closes and its thread ends.
+        drop(self.intake);
+        self.wakeup.stop();
+        let _ = self.writer_thread.join();
+        let _ = self.worker_thread.join();
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -161,11 +187,7 @@ fn sign(config: &Config, file: Option<&Path>, secret_env: Option<&str>) -> Resul
                 return Err(format!("the environment variable {var} is not set (or empty)").into());
             }
         },
-        None => config
-            .secrets()?
-            .into_iter()
-            .next()
-            .ok_or("no webhook secret is configured")?,
+        None => config.secrets()?.into_iter().next().ok_or("no webhook secret is configured")?,
     };
     let mut payload = Vec::new();
     match file {
@@ -211,14 +233,7 @@ fn deliveries(config: &Config, as_json: bool, limit: usize) -> Result<(), Error>
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "Delivery",
-            "Received (UTC)",
-            "Event",
-            "Repository",
-            "Status",
-            "Detail",
-        ]);
+        .set_header(["Delivery", "Received (UTC)", "Event", "Repository", "Status", "Detail"]);
     for row in &rows {
         table.add_row([
             row.id.clone(),
@@ -242,11 +257,8 @@ fn event_action(row: &DeliveryRow) -> String {
 
 /// Where it went, or why not.
 fn detail(row: &DeliveryRow) -> String {
-    let mut parts: Vec<String> = row
-        .sends
-        .iter()
-        .map(|(route, channel)| format!("→ {channel} (route {route})"))
-        .collect();
+    let mut parts: Vec<String> =
+        row.sends.iter().map(|(route, channel)| format!("→ {channel} (route {route})")).collect();
     if let Some(reason) = &row.reason {
         parts.push(reason.clone());
     }

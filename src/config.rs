@@ -211,15 +211,9 @@ pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigErrors> {
     let locator = Locator::new(origin, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let at = locator.locate(e.span().unwrap_or(0..0));
-        ConfigErrors(vec![ConfigError {
-            at,
-            message: e.message().trim_end().to_string(),
-        }])
+        ConfigErrors(vec![ConfigError { at, message: e.message().trim_end().to_string() }])
     })?;
-    let mut problems = Problems {
-        locator: &locator,
-        errors: Vec::new(),
-    };
+    let mut problems = Problems { locator: &locator, errors: Vec::new() };
     let config = validate(raw, &mut problems);
     if problems.errors.is_empty() {
         Ok(config)
@@ -242,10 +236,7 @@ impl Config {
         let mut secrets = Vec::new();
         let mut errors = Vec::new();
         for source in &self.server.secrets {
-            let problem = |message: String| ConfigError {
-                at: source.at.clone(),
-                message,
-            };
+            let problem = |message: String| ConfigError { at: source.at.clone(), message };
             match &source.value {
                 SecretSource::Env(name) => match env(name) {
                     Some(value) if !value.is_empty() => {
@@ -276,18 +267,12 @@ impl Config {
                             secrets.push(Secret::new(bytes));
                         }
                     }
-                    Err(e) => errors.push(problem(format!(
-                        "reading the secret file {}: {e}",
-                        path.display()
-                    ))),
+                    Err(e) => errors
+                        .push(problem(format!("reading the secret file {}: {e}", path.display()))),
                 },
             }
         }
-        if errors.is_empty() {
-            Ok(secrets)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        if errors.is_empty() { Ok(secrets) } else { Err(ConfigErrors(errors)) }
     }
 
     /// Every channel's target, with Slack URLs read from their variables.
@@ -333,18 +318,12 @@ impl Config {
             };
             targets.insert(name.clone(), target);
         }
-        if errors.is_empty() {
-            Ok(targets)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        if errors.is_empty() { Ok(targets) } else { Err(ConfigErrors(errors)) }
     }
 }
 
 fn is_http_url(s: &str) -> bool {
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"));
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
     matches!(rest, Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace))
 }
 
@@ -439,10 +418,7 @@ impl Problems<'_> {
 
     fn push(&mut self, span: Range<usize>, message: impl Into<String>) {
         let at = self.at(span);
-        self.errors.push(ConfigError {
-            at,
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { at, message: message.into() });
     }
 
     /// A positive integer setting, or its default.
@@ -479,9 +455,7 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
             "poll_interval_ms",
             1000,
         )),
-        max_attempts: p
-            .positive(w.max_attempts, "max_attempts", 5)
-            .min(u32::MAX as u64) as u32,
+        max_attempts: p.positive(w.max_attempts, "max_attempts", 5).min(u32::MAX as u64) as u32,
         retry_initial: Duration::from_millis(p.positive(
             w.retry_initial_ms,
             "retry_initial_ms",
@@ -520,10 +494,7 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
             } else {
                 format!("defined channels: {}", defined.join(", "))
             };
-            p.push(
-                channel_span,
-                format!("route names undefined channel '{channel}' ({hint})"),
-            );
+            p.push(channel_span, format!("route names undefined channel '{channel}' ({hint})"));
         }
         let mut names = |list: Vec<Spanned<String>>, what: &str| -> Vec<String> {
             list.into_iter()
@@ -539,22 +510,10 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
         };
         let events = names(route.events, "event");
         let actions = names(route.actions, "action");
-        routes.push(RouteConfig {
-            events,
-            actions,
-            channel,
-            at,
-        });
+        routes.push(RouteConfig { events, actions, channel, at });
     }
 
-    Config {
-        origin: p.locator.file.to_string(),
-        server,
-        storage,
-        worker,
-        channels,
-        routes,
-    }
+    Config { origin: p.locator.file.to_string(), server, storage, worker, channels, routes }
 }
 
 fn validate_server(raw: RawServer, p: &mut Problems) -> ServerConfig {
@@ -580,10 +539,7 @@ fn validate_server(raw: RawServer, p: &mut Problems) -> ServerConfig {
         Some(path) => {
             let text = path.get_ref();
             if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
-                p.push(
-                    path.span(),
-                    format!("path '{text}' must start with '/' and hold no query"),
-                );
+                p.push(path.span(), format!("path '{text}' must start with '/' and hold no query"));
             }
             path.into_inner()
         }
@@ -599,42 +555,25 @@ fn validate_server(raw: RawServer, p: &mut Problems) -> ServerConfig {
                     message: format!("'{name}' is not an environment variable name"),
                 });
             }
-            secrets.push(Located {
-                value: SecretSource::Env(name),
-                at: at.clone(),
-            });
+            secrets.push(Located { value: SecretSource::Env(name), at: at.clone() });
         }
     }
     if let Some(files) = raw.secret_file {
         let at = p.at(files.span());
         for file in files.into_inner().into_vec() {
-            secrets.push(Located {
-                value: SecretSource::File(PathBuf::from(file)),
-                at: at.clone(),
-            });
+            secrets
+                .push(Located { value: SecretSource::File(PathBuf::from(file)), at: at.clone() });
         }
     }
     if secrets.is_empty() {
         // Neither key given: the documented default.
-        let at = Location {
-            file: p.locator.file.clone(),
-            line: 1,
-            column: 1,
-        };
-        secrets.push(Located {
-            value: SecretSource::Env("GITHUB_WEBHOOK_SECRET".into()),
-            at,
-        });
+        let at = Location { file: p.locator.file.clone(), line: 1, column: 1 };
+        secrets.push(Located { value: SecretSource::Env("GITHUB_WEBHOOK_SECRET".into()), at });
     }
 
     let max_body_bytes = p.positive(raw.max_body_bytes, "max_body_bytes", DEFAULT_MAX_BODY_BYTES);
 
-    ServerConfig {
-        listen,
-        path,
-        secrets,
-        max_body_bytes,
-    }
+    ServerConfig { listen, path, secrets, max_body_bytes }
 }
 
 fn validate_channel(
@@ -646,10 +585,7 @@ fn validate_channel(
     let raw = raw.into_inner();
     match raw.kind.get_ref().as_str() {
         "console" => {
-            for key in [&raw.webhook_url, &raw.webhook_url_env]
-                .into_iter()
-                .flatten()
-            {
+            for key in [&raw.webhook_url, &raw.webhook_url_env].into_iter().flatten() {
                 p.push(
                     key.span(),
                     format!("channel '{name}' is a console channel and takes no webhook URL"),
@@ -668,19 +604,13 @@ fn validate_channel(
                 }
                 let at = p.at(url.span());
                 Some(ChannelConfig::Slack {
-                    url: Located {
-                        value: UrlSource::Inline(url.into_inner()),
-                        at,
-                    },
+                    url: Located { value: UrlSource::Inline(url.into_inner()), at },
                 })
             }
             (None, Some(var)) => {
                 let at = p.at(var.span());
                 Some(ChannelConfig::Slack {
-                    url: Located {
-                        value: UrlSource::Env(var.into_inner()),
-                        at,
-                    },
+                    url: Located { value: UrlSource::Env(var.into_inner()), at },
                 })
             }
             (Some(url), Some(_)) => {
@@ -719,14 +649,9 @@ struct Locator {
 
 impl Locator {
     fn new(file: &str, text: &str) -> Locator {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Locator {
-            file: file.into(),
-            text: text.to_string(),
-            line_starts,
-        }
+        let line_starts =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Locator { file: file.into(), text: text.to_string(), line_starts }
     }
 
     fn locate(&self, span: Range<usize>) -> Location {
@@ -734,11 +659,7 @@ impl Locator {
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let line_start = self.line_starts[line - 1];
         let column = self.text[line_start..offset].chars().count() + 1;
-        Location {
-            file: self.file.clone(),
-            line,
-            column,
-        }
+        Location { file: self.file.clone(), line, column }
     }
 }
 
@@ -760,10 +681,7 @@ mod tests {
         assert_eq!(config.server.path, "/webhook");
         assert_eq!(config.server.max_body_bytes, 25 * 1024 * 1024);
         assert_eq!(config.storage.path, PathBuf::from("notifier.db"));
-        assert_eq!(
-            config.channels.get("console"),
-            Some(&ChannelConfig::Console)
-        );
+        assert_eq!(config.channels.get("console"), Some(&ChannelConfig::Console));
         assert_eq!(config.routes.len(), 1);
         assert_eq!(config.routes[0].events, vec!["issues"]);
         assert_eq!(
@@ -800,10 +718,7 @@ mod tests {
     fn an_unknown_key_carries_line_and_column() {
         let got = errors("[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 8080\n");
         assert_eq!(got.len(), 1);
-        assert!(
-            got[0].starts_with("test.toml:3:1: unknown field `listen_port`"),
-            "{got:?}"
-        );
+        assert!(got[0].starts_with("test.toml:3:1: unknown field `listen_port`"), "{got:?}");
     }
 
     #[test]
@@ -841,10 +756,7 @@ channel = "nowhere"
         let got = errors(
             "[channels.dev]\nkind = \"slack\"\nwebhook_url = \"hooks.slack.com/T0/B0/secret\"\n",
         );
-        assert_eq!(
-            got,
-            vec!["test.toml:3:15: webhook_url of channel 'dev' is not an http(s) URL"]
-        );
+        assert_eq!(got, vec!["test.toml:3:15: webhook_url of channel 'dev' is not an http(s) URL"]);
     }
 
     #[test]
@@ -852,10 +764,7 @@ channel = "nowhere"
         let config = parse("t.toml", "[server]\nsecret_env = [\"NEW\", \"OLD\"]\n").unwrap();
         let env = |name: &str| Some(format!("value-of-{name}").into());
         let secrets = config.secrets_from(env).unwrap();
-        assert_eq!(
-            secrets,
-            vec![Secret::new("value-of-NEW"), Secret::new("value-of-OLD")]
-        );
+        assert_eq!(secrets, vec![Secret::new("value-of-NEW"), Secret::new("value-of-OLD")]);
     }
 
     #[test]
@@ -865,20 +774,14 @@ channel = "nowhere"
         std::fs::write(&file, "s3cret value\n").unwrap();
         let text = format!("[server]\nsecret_file = {:?}\n", file.display().to_string());
         let config = parse("t.toml", &text).unwrap();
-        assert_eq!(
-            config.secrets_from(|_| None).unwrap(),
-            vec![Secret::new("s3cret value")]
-        );
+        assert_eq!(config.secrets_from(|_| None).unwrap(), vec![Secret::new("s3cret value")]);
     }
 
     #[test]
     fn unset_secret_variables_are_named_with_their_location() {
         let config = parse("t.toml", "[server]\nsecret_env = \"HOOK_SECRET\"\n").unwrap();
         let err = config.secrets_from(|_| None).unwrap_err().to_string();
-        assert!(
-            err.starts_with("t.toml:2:14: the environment variable HOOK_SECRET"),
-            "{err}"
-        );
+        assert!(err.starts_with("t.toml:2:14: the environment variable HOOK_SECRET"), "{err}");
         assert!(err.contains("not set"), "{err}");
     }
 

@@ -86,9 +86,7 @@ impl ContentType {
         } else if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             Ok(ContentType::Form)
         } else {
-            Err(PayloadError::UnsupportedContentType(
-                essence.chars().take(100).collect(),
-            ))
+            Err(PayloadError::UnsupportedContentType(essence.chars().take(100).collect()))
         }
     }
 
@@ -132,22 +130,12 @@ pub fn normalize(
         ("issues", Some("opened")) => {
             let p: IssuesPayload = parse(&json)?;
             let issue = p.issue.into_issue();
-            event_from(
-                event,
-                &envelope,
-                p.repository,
-                p.sender,
-                Kind::IssueOpened(issue),
-            )
+            event_from(event, &envelope, p.repository, p.sender, Kind::IssueOpened(issue))
         }
         (event, Some(action)) => Normalized::Skip(format!("unsupported: {event}.{action}")),
         (event, None) => Normalized::Skip(format!("unsupported: {event}")),
     };
-    Ok(Parsed {
-        action,
-        repo,
-        normalized,
-    })
+    Ok(Parsed { action, repo, normalized })
 }
 
 fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, PayloadError> {
@@ -164,10 +152,7 @@ fn event_from(
     Normalized::Event(Box::new(Event {
         name: name.to_string(),
         action: envelope.action.clone(),
-        repo: Repo {
-            full_name: repo.full_name,
-            url: repo.html_url,
-        },
+        repo: Repo { full_name: repo.full_name, url: repo.html_url },
         actor: sender.into_user(),
         kind,
     }))
@@ -202,11 +187,7 @@ struct GhUser {
 impl GhUser {
     fn into_user(self) -> User {
         let is_bot = self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]");
-        User {
-            login: self.login,
-            url: self.html_url,
-            is_bot,
-        }
+        User { login: self.login, url: self.html_url, is_bot }
     }
 }
 
@@ -251,10 +232,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../shared/fixtures/github/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../shared/fixtures/github/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 
@@ -301,15 +279,9 @@ mod tests {
     fn events_not_yet_supported_are_skipped_with_event_and_action() {
         let parsed =
             normalize("issues", ContentType::Json, &fixture("issues.edited.json")).unwrap();
-        assert_eq!(
-            parsed.normalized,
-            Normalized::Skip("unsupported: issues.edited".into())
-        );
+        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: issues.edited".into()));
         let parsed = normalize("fork", ContentType::Json, &fixture("fork.json")).unwrap();
-        assert_eq!(
-            parsed.normalized,
-            Normalized::Skip("unsupported: fork".into())
-        );
+        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: fork".into()));
         let parsed = normalize("made_up", ContentType::Json, b"{}").unwrap();
         assert_eq!(
             parsed,
@@ -351,17 +323,11 @@ mod tests {
     fn bodies_that_are_not_json_objects_are_refused() {
         for body in [&b""[..], b"[]", b"\"text\"", b"{", b"\xff\xfe", b"null"] {
             assert!(
-                matches!(
-                    payload(ContentType::Json, body),
-                    Err(PayloadError::NotAnObject(_))
-                ),
+                matches!(payload(ContentType::Json, body), Err(PayloadError::NotAnObject(_))),
                 "{body:?}"
             );
         }
-        assert_eq!(
-            payload(ContentType::Form, b"other=1"),
-            Err(PayloadError::MissingFormPayload)
-        );
+        assert_eq!(payload(ContentType::Form, b"other=1"), Err(PayloadError::MissingFormPayload));
     }
 
     #[test]

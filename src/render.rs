@@ -66,11 +66,7 @@ fn issue_opened(event: &Event, issue: &Issue) -> Message {
     }
     let mut context = vec![link(&event.repo.url, &event.repo.full_name)];
     if !issue.labels.is_empty() {
-        let labels: Vec<String> = issue
-            .labels
-            .iter()
-            .map(|l| format!("`{}`", escape(l)))
-            .collect();
+        let labels: Vec<String> = issue.labels.iter().map(|l| format!("`{}`", escape(l))).collect();
         context.push(labels.join(" "));
     }
     Message {
@@ -122,19 +118,13 @@ fn truncate(text: &str, max: usize) -> String {
 /// The start of a body, before its first blank line, so a quote stays short.
 fn first_lines(body: &str) -> &str {
     let body = body.trim();
-    let end = body
-        .find("\n\n")
-        .or_else(|| body.find("\r\n\r\n"))
-        .unwrap_or(body.len());
+    let end = body.find("\n\n").or_else(|| body.find("\r\n\r\n")).unwrap_or(body.len());
     body[..end].trim_end()
 }
 
 /// Escaped block quote of untrusted text.
 fn quote(text: &str) -> String {
-    text.lines()
-        .map(|line| format!(">{}", escape(line)))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|line| format!(">{}", escape(line))).collect::<Vec<_>>().join("\n")
 }
 
 /// A mrkdwn section, cut to Slack's limit. Cutting happens on the escaped text at a character
@@ -162,21 +152,14 @@ mod tests {
     use crate::event::Repo;
 
     fn user(login: &str) -> User {
-        User {
-            login: login.into(),
-            url: format!("https://github.com/{login}"),
-            is_bot: false,
-        }
+        User { login: login.into(), url: format!("https://github.com/{login}"), is_bot: false }
     }
 
     fn opened(title: &str, body: &str) -> Event {
         Event {
             name: "issues".into(),
             action: Some("opened".into()),
-            repo: Repo {
-                full_name: "o/r".into(),
-                url: "https://github.com/o/r".into(),
-            },
+            repo: Repo { full_name: "o/r".into(), url: "https://github.com/o/r".into() },
             actor: user("octo"),
             kind: Kind::IssueOpened(Issue {
                 number: 7,
@@ -191,10 +174,7 @@ mod tests {
 
     #[test]
     fn escape_replaces_slack_control_characters() {
-        assert_eq!(
-            escape("<!channel> & <@U1|x>"),
-            "&lt;!channel&gt; &amp; &lt;@U1|x&gt;"
-        );
+        assert_eq!(escape("<!channel> & <@U1|x>"), "&lt;!channel&gt; &amp; &lt;@U1|x&gt;");
     }
 
     #[test]
@@ -216,10 +196,7 @@ mod tests {
 
     #[test]
     fn a_hostile_title_pings_nobody() {
-        let msg = message(&opened(
-            "<!channel> <@U123> <https://evil|click> & co",
-            "<!here>",
-        ));
+        let msg = message(&opened("<!channel> <@U123> <https://evil|click> & co", "<!here>"));
         let json = msg.to_json().to_string();
         for raw in ["<!channel>", "<@U123>", "<https://evil", "<!here>", " & co"] {
             assert!(!json.contains(raw), "{raw} leaked into {json}");
@@ -241,10 +218,6 @@ mod tests {
         let block = section_block(&"&amp;".repeat(1000));
         let text = block["text"]["text"].as_str().unwrap();
         assert!(text.chars().count() <= SECTION_TEXT_MAX);
-        assert!(
-            text.trim_end_matches('…').ends_with("&amp;"),
-            "{}",
-            &text[text.len() - 20..]
-        );
+        assert!(text.trim_end_matches('…').ends_with("&amp;"), "{}", &text[text.len() - 20..]);
     }
 }

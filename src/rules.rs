@@ -24,10 +24,7 @@ pub fn route(event: &Event, routes: &[RouteConfig]) -> Vec<RouteMatch> {
         .iter()
         .enumerate()
         .find(|(_, route)| matches(event, route))
-        .map(|(i, route)| RouteMatch {
-            route: i + 1,
-            channel: route.channel.clone(),
-        })
+        .map(|(i, route)| RouteMatch { route: i + 1, channel: route.channel.clone() })
         .into_iter()
         .collect()
 }
@@ -35,10 +32,7 @@ pub fn route(event: &Event, routes: &[RouteConfig]) -> Vec<RouteMatch> {
 fn matches(event: &Event, route: &RouteConfig) -> bool {
     let event_ok = route.events.is_empty() || route.events.contains(&event.name);
     let action_ok = route.actions.is_empty()
-        || event
-            .action
-            .as_ref()
-            .is_some_and(|a| route.actions.iter().any(|r| r == a));
+        || event.action.as_ref().is_some_and(|a| route.actions.iter().any(|r| r == a));
     event_ok && action_ok
 }
 
@@ -49,18 +43,12 @@ mod tests {
     use crate::event::{Issue, Kind, Repo, User};
 
     fn issue_event(action: &str) -> Event {
-        let user = User {
-            login: "octo".into(),
-            url: "https://github.com/octo".into(),
-            is_bot: false,
-        };
+        let user =
+            User { login: "octo".into(), url: "https://github.com/octo".into(), is_bot: false };
         Event {
             name: "issues".into(),
             action: Some(action.into()),
-            repo: Repo {
-                full_name: "o/r".into(),
-                url: "https://github.com/o/r".into(),
-            },
+            repo: Repo { full_name: "o/r".into(), url: "https://github.com/o/r".into() },
             actor: user.clone(),
             kind: Kind::IssueOpened(Issue {
                 number: 1,
@@ -88,10 +76,7 @@ mod tests {
         );
         assert_eq!(
             route(&issue_event("opened"), &routes),
-            vec![RouteMatch {
-                route: 2,
-                channel: "b".into()
-            }]
+            vec![RouteMatch { route: 2, channel: "b".into() }]
         );
     }
 
@@ -102,10 +87,7 @@ mod tests {
         assert_eq!(route(&issue_event("opened"), &routes), vec![]);
         assert_eq!(
             route(&issue_event("closed"), &routes),
-            vec![RouteMatch {
-                route: 1,
-                channel: "a".into()
-            }]
+            vec![RouteMatch { route: 1, channel: "a".into() }]
         );
     }
 

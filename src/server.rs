@@ -57,8 +57,7 @@ pub struct Intake {
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -102,14 +101,12 @@ async fn handle(intake: Arc<Intake>, req: Request<Incoming>) -> Result<Answer, I
         (&Method::GET | &Method::HEAD, "/healthz") => answer(StatusCode::OK, "ok"),
         (_, p) if p == intake.path => {
             let mut res = answer(StatusCode::METHOD_NOT_ALLOWED, "use POST");
-            res.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
             res
         }
         (_, "/healthz") => {
             let mut res = answer(StatusCode::METHOD_NOT_ALLOWED, "use GET");
-            res.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             res
         }
         _ => answer(StatusCode::NOT_FOUND, "not found"),
@@ -126,10 +123,7 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
         return too_large(intake);
     }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, intake.max_body_bytes as usize)
-        .collect()
-        .await
-    {
+    let body = match Limited::new(body, intake.max_body_bytes as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(intake),
         Err(e) => {
@@ -154,17 +148,11 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
     }
 
     let Some(event) = text(headers, "x-github-event").filter(|e| is_token(e, 64)) else {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            "missing or invalid X-GitHub-Event header",
-        );
+        return answer(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Event header");
     };
     let Some(id) = text(headers, "x-github-delivery").filter(|id| is_token(id, DELIVERY_ID_MAX))
     else {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            "missing or invalid X-GitHub-Delivery header",
-        );
+        return answer(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Delivery header");
     };
     let content_type = match ContentType::from_header(text(headers, "content-type")) {
         Ok(ct) => ct,
@@ -182,9 +170,7 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
     let delivery = NewDelivery {
         id: id.to_string(),
         event: event.to_string(),
-        hook_id: text(headers, "x-github-hook-id")
-            .filter(|h| is_token(h, 64))
-            .map(str::to_string),
+        hook_id: text(headers, "x-github-hook-id").filter(|h| is_token(h, 64)).map(str::to_string),
         content_type,
         body: body.to_vec(),
         received_at_ms: SystemTime::now()
@@ -202,17 +188,11 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
         }
         Ok(Enqueued::Conflict) => {
             tracing::warn!(delivery = %id, %event, "delivery id reused with a different body; kept the first");
-            answer(
-                StatusCode::CONFLICT,
-                "delivery id already stored with a different body",
-            )
+            answer(StatusCode::CONFLICT, "delivery id already stored with a different body")
         }
         Err(e) => {
             tracing::error!(delivery = %id, error = %e, "could not store a delivery; answering 503");
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not store the delivery; try again",
-            )
+            answer(StatusCode::SERVICE_UNAVAILABLE, "could not store the delivery; try again")
         }
     }
 }
@@ -228,35 +208,25 @@ fn too_large(intake: &Intake) -> Answer {
 fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a HeaderValue>, ()> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
-    if values.next().is_some() {
-        Err(())
-    } else {
-        Ok(first)
-    }
+    if values.next().is_some() { Err(()) } else { Ok(first) }
 }
 
 /// A header as text, if present once and visible ASCII.
 fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    single(headers, name)
-        .ok()
-        .flatten()
-        .and_then(|v| v.to_str().ok())
+    single(headers, name).ok().flatten().and_then(|v| v.to_str().ok())
 }
 
 /// Non-empty, at most `max` bytes, and only characters that are safe in logs and tables.
 fn is_token(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 fn answer(status: StatusCode, message: &str) -> Answer {
     let mut res = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     res
 }

@@ -78,9 +78,7 @@ pub fn verify(
     secrets: &[Secret],
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_digest = header
-        .strip_prefix(PREFIX.as_bytes())
-        .ok_or(SignatureError::Malformed)?;
+    let hex_digest = header.strip_prefix(PREFIX.as_bytes()).ok_or(SignatureError::Malformed)?;
     if hex_digest.len() != DIGEST_HEX_LEN {
         return Err(SignatureError::Malformed);
     }
@@ -93,11 +91,7 @@ pub fn verify(
         mac.update(body);
         matched |= mac.verify_slice(&digest).is_ok();
     }
-    if matched {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 fn new_mac(secret: &Secret) -> HmacSha256 {
@@ -120,40 +114,23 @@ mod tests {
 
     #[test]
     fn sign_matches_githubs_published_vector() {
-        assert_eq!(
-            sign(&Secret::new(GITHUB_SECRET), GITHUB_PAYLOAD),
-            GITHUB_SIGNATURE
-        );
+        assert_eq!(sign(&Secret::new(GITHUB_SECRET), GITHUB_PAYLOAD), GITHUB_SIGNATURE);
     }
 
     #[test]
     fn verify_accepts_githubs_published_vector() {
-        assert_eq!(
-            verify(
-                Some(GITHUB_SIGNATURE.as_bytes()),
-                GITHUB_PAYLOAD,
-                &secrets()
-            ),
-            Ok(())
-        );
+        assert_eq!(verify(Some(GITHUB_SIGNATURE.as_bytes()), GITHUB_PAYLOAD, &secrets()), Ok(()));
     }
 
     #[test]
     fn verify_accepts_uppercase_hex() {
         let upper = format!("sha256={}", GITHUB_SIGNATURE[7..].to_uppercase());
-        assert_eq!(
-            verify(Some(upper.as_bytes()), GITHUB_PAYLOAD, &secrets()),
-            Ok(())
-        );
+        assert_eq!(verify(Some(upper.as_bytes()), GITHUB_PAYLOAD, &secrets()), Ok(()));
     }
 
     #[test]
     fn a_one_byte_change_in_the_body_fails() {
-        let got = verify(
-            Some(GITHUB_SIGNATURE.as_bytes()),
-            b"Hello, World?",
-            &secrets(),
-        );
+        let got = verify(Some(GITHUB_SIGNATURE.as_bytes()), b"Hello, World?", &secrets());
         assert_eq!(got, Err(SignatureError::Mismatch));
     }
 
@@ -167,21 +144,14 @@ mod tests {
 
     #[test]
     fn the_wrong_secret_fails() {
-        let got = verify(
-            Some(GITHUB_SIGNATURE.as_bytes()),
-            GITHUB_PAYLOAD,
-            &[Secret::new("nope")],
-        );
+        let got = verify(Some(GITHUB_SIGNATURE.as_bytes()), GITHUB_PAYLOAD, &[Secret::new("nope")]);
         assert_eq!(got, Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn any_of_several_secrets_may_match() {
         let rotating = vec![Secret::new("the-new-secret"), Secret::new(GITHUB_SECRET)];
-        assert_eq!(
-            verify(Some(GITHUB_SIGNATURE.as_bytes()), GITHUB_PAYLOAD, &rotating),
-            Ok(())
-        );
+        assert_eq!(verify(Some(GITHUB_SIGNATURE.as_bytes()), GITHUB_PAYLOAD, &rotating), Ok(()));
     }
 
     #[test]
@@ -212,10 +182,7 @@ mod tests {
 
     #[test]
     fn a_missing_header_is_refused() {
-        assert_eq!(
-            verify(None, GITHUB_PAYLOAD, &secrets()),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify(None, GITHUB_PAYLOAD, &secrets()), Err(SignatureError::Missing));
     }
 
     #[test]

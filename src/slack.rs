@@ -40,11 +40,7 @@ impl fmt::Debug for WebhookUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
     /// Slack answered with a status other than 2xx. `body` is Slack's error string.
-    Status {
-        status: u16,
-        body: String,
-        retry_after: Option<Duration>,
-    },
+    Status { status: u16, body: String, retry_after: Option<Duration> },
     /// No answer: connection refused, DNS failure, timeout, broken connection.
     Transport(String),
 }
@@ -120,16 +116,8 @@ impl Client {
             .map(Duration::from_secs);
         let mut body = String::new();
         // The body is only for the log; a failure to read it leaves it empty.
-        let _ = response
-            .into_body()
-            .into_reader()
-            .take(ERROR_BODY_MAX)
-            .read_to_string(&mut body);
-        Err(SendError::Status {
-            status,
-            body: body.trim().to_string(),
-            retry_after,
-        })
+        let _ = response.into_body().into_reader().take(ERROR_BODY_MAX).read_to_string(&mut body);
+        Err(SendError::Status { status, body: body.trim().to_string(), retry_after })
     }
 }
 
@@ -137,9 +125,8 @@ impl Client {
 fn redact(message: &str, url: &WebhookUrl) -> String {
     let full = url.expose();
     let mut out = message.replace(full, "<webhook url>");
-    if let Some(path_start) = full
-        .find("://")
-        .and_then(|i| full[i + 3..].find('/').map(|j| i + 3 + j))
+    if let Some(path_start) =
+        full.find("://").and_then(|i| full[i + 3..].find('/').map(|j| i + 3 + j))
     {
         let path = &full[path_start..];
         if path.len() > 1 {
@@ -155,11 +142,7 @@ mod tests {
 
     #[test]
     fn retryable_errors_are_429_5xx_408_and_transport() {
-        let status = |status| SendError::Status {
-            status,
-            body: String::new(),
-            retry_after: None,
-        };
+        let status = |status| SendError::Status { status, body: String::new(), retry_after: None };
         assert!(status(429).is_retryable());
         assert!(status(500).is_retryable());
         assert!(status(503).is_retryable());
@@ -175,10 +158,7 @@ mod tests {
     fn redact_hides_the_url_and_its_path() {
         let url = WebhookUrl::new("https://hooks.example/services/T0/B0/XYZ".into());
         assert_eq!(
-            redact(
-                "failed https://hooks.example/services/T0/B0/XYZ and /services/T0/B0/XYZ",
-                &url
-            ),
+            redact("failed https://hooks.example/services/T0/B0/XYZ and /services/T0/B0/XYZ", &url),
             "failed <webhook url> and /<redacted>"
         );
         assert_eq!(format!("{url:?}"), "WebhookUrl(<redacted>)");

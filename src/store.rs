@@ -204,6 +204,17 @@ pub enum Outcome {
     },
 }
 
+/// What one attempt at a delivery found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub action: Option<String>,
+    /// The repository's `owner/name`.
+    pub repo: Option<String>,
+    pub outcome: Outcome,
+    /// `(route, channel)` pairs this attempt posted to.
+    pub sent: Vec<(usize, String)>,
+}
+
 /// One row of the delivery log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRow {
@@ -243,10 +254,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate(&mut conn)?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(Store { conn, path: path.to_path_buf() })
     }
 
     pub fn path(&self) -> &Path {
@@ -330,33 +338,17 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Remembers that `id` was posted to `channel` by `route`, so a retry won't post it again.
-    pub fn mark_sent(&self, id: &str, route: usize, channel: &str, now_ms: i64) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO sends (delivery_id, route, channel, sent_at_ms)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![id, route as i64, channel, now_ms],
-        )?;
-        Ok(())
-    }
-
-    /// Records the outcome of an attempt at `id`, with the summary read from its payload, and
-    /// releases its lease.
-    pub fn record(
-        &self,
-        id: &str,
-        action: Option<&str>,
-        repo: Option<&str>,
-        outcome: &Outcome,
-        now_ms: i64,
-    ) -> Result<()> {
-        let (status, reason, next_attempt, finished) = match outcome {
+    /// Records an attempt at `id`: its outcome, the summary read from its payload, and the
+    /// routes it posted to. Releases the lease. One transaction.
+    pub fn record(&mut self, id: &str, attempt: &Attempt, now_ms: i64) -> Result<()> {
+        let (status, reason, next_attempt, finished) = match &attempt.outcome {
             Outcome::Processed => (Status::Processed, None, now_ms, Some(now_ms)),
             Outcome::Skipped { reason } => (Status::Skipped, Some(reason), now_ms, Some(now_ms)),
             Outcome::Failed { error } => (Status::Failed, Some(error), now_ms, Some(now_ms)),
             Outcome::Retry { error, at_ms } => (Status::Pending, Some(error), *at_ms, None),
         };
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE deliveries
              SET status = ?2, reason = ?3, action = ?4, repo = ?5, attempts = attempts + 1,
                  next_attempt_at_ms = ?6, lease_until_ms = 0, finished_at_ms = ?7
@@ -365,12 +357,20 @@ impl Store {
                 id,
                 status.as_str(),
                 reason,
-                action,
-                repo,
+                attempt.action,
+                attempt.repo,
                 next_attempt,
                 finished
             ],
         )?;
+        for (route, channel) in &attempt.sent {
+            tx.execute(
+                "INSERT OR IGNORE INTO sends (delivery_id, route, channel, sent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, *route as i64, channel, now_ms],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -409,9 +409,7 @@ fn sends(conn: &Connection, id: &str) -> Result<Vec<(usize, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT route, channel FROM sends WHERE delivery_id = ?1 ORDER BY route, channel",
     )?;
-    let rows = stmt.query_map([id], |row| {
-        Ok((row.get::<_, i64>(0)? as usize, row.get(1)?))
-    })?;
+    let rows = stmt.query_map([id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -464,37 +462,35 @@ impl Writer {
         on_stored: impl Fn() + Send + 'static,
     ) -> std::io::Result<(Writer, thread::JoinHandle<()>)> {
         let (jobs, queue) = mpsc::channel::<WriteJob>();
-        let handle = thread::Builder::new()
-            .name("notifier-writer".into())
-            .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < WRITE_BATCH_MAX {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
+        let handle = thread::Builder::new().name("notifier-writer".into()).spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                while batch.len() < WRITE_BATCH_MAX {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let deliveries: Vec<NewDelivery> =
+                    batch.iter().map(|job| job.delivery.clone()).collect();
+                match store.enqueue(&deliveries) {
+                    Ok(results) => {
+                        if results.contains(&Enqueued::Stored) {
+                            on_stored();
+                        }
+                        for (job, result) in batch.into_iter().zip(results) {
+                            // The request may have gone away; its delivery is stored regardless.
+                            let _ = job.reply.send(Ok(result));
                         }
                     }
-                    let deliveries: Vec<NewDelivery> =
-                        batch.iter().map(|job| job.delivery.clone()).collect();
-                    match store.enqueue(&deliveries) {
-                        Ok(results) => {
-                            if results.contains(&Enqueued::Stored) {
-                                on_stored();
-                            }
-                            for (job, result) in batch.into_iter().zip(results) {
-                                // The request may have gone away; its delivery is stored regardless.
-                                let _ = job.reply.send(Ok(result));
-                            }
-                        }
-                        Err(e) => {
-                            for job in batch {
-                                let _ = job.reply.send(Err(WriteError(e.to_string())));
-                            }
+                    Err(e) => {
+                        for job in batch {
+                            let _ = job.reply.send(Err(WriteError(e.to_string())));
                         }
                     }
                 }
-            })?;
+            }
+        })?;
         Ok((Writer { jobs }, handle))
     }
 
@@ -507,9 +503,7 @@ impl Writer {
         self.jobs
             .send(WriteJob { delivery, reply })
             .map_err(|_| WriteError("the writer thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| WriteError("the writer thread has stopped".into()))?
+        answer.await.map_err(|_| WriteError("the writer thread has stopped".into()))?
     }
 }
 
@@ -528,6 +522,10 @@ mod tests {
         }
     }
 
+    fn attempt(outcome: Outcome) -> Attempt {
+        Attempt { action: Some("opened".into()), repo: Some("o/r".into()), outcome, sent: vec![] }
+    }
+
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("n.db")).unwrap();
@@ -537,14 +535,8 @@ mod tests {
     #[test]
     fn opens_in_wal_mode_with_full_sync() {
         let (_dir, store) = open();
-        let mode: String = store
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        let sync: i64 = store
-            .conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
         assert_eq!((mode.as_str(), sync), ("wal", 2));
     }
 
@@ -562,39 +554,24 @@ mod tests {
         let (dir, store) = open();
         store.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(store);
-        let err = Store::open(&dir.path().join("n.db"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("newer than this notifier understands"),
-            "{err}"
-        );
+        let err = Store::open(&dir.path().join("n.db")).err().unwrap().to_string();
+        assert!(err.contains("newer than this notifier understands"), "{err}");
     }
 
     #[test]
     fn duplicates_and_conflicts_keep_the_first_delivery() {
         let (_dir, mut store) = open();
         let got = store
-            .enqueue(&[
-                delivery("a", "{}"),
-                delivery("a", "{}"),
-                delivery("a", "{\"x\":1}"),
-            ])
+            .enqueue(&[delivery("a", "{}"), delivery("a", "{}"), delivery("a", "{\"x\":1}")])
             .unwrap();
-        assert_eq!(
-            got,
-            vec![Enqueued::Stored, Enqueued::Duplicate, Enqueued::Conflict]
-        );
+        assert_eq!(got, vec![Enqueued::Stored, Enqueued::Duplicate, Enqueued::Conflict]);
         assert_eq!(store.list(10).unwrap().len(), 1);
     }
 
     #[test]
     fn claim_takes_the_oldest_due_delivery_and_leases_it() {
         let (_dir, mut store) = open();
-        store
-            .enqueue(&[delivery("a", "{}"), delivery("b", "{}")])
-            .unwrap();
+        store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
         let lease = Duration::from_secs(30);
         assert_eq!(store.claim(2_000, lease).unwrap().unwrap().id, "a");
         assert_eq!(store.claim(2_000, lease).unwrap().unwrap().id, "b");
@@ -609,54 +586,34 @@ mod tests {
         store.enqueue(&[delivery("a", "{}")]).unwrap();
         let lease = Duration::from_secs(30);
         store.claim(1_000, lease).unwrap().unwrap();
-        store.mark_sent("a", 1, "dev", 1_000).unwrap();
-        let retry = Outcome::Retry {
-            error: "HTTP 500".into(),
-            at_ms: 5_000,
+        let retry = Attempt {
+            outcome: Outcome::Retry { error: "HTTP 500".into(), at_ms: 5_000 },
+            sent: vec![(1, "dev".into())],
+            ..attempt(Outcome::Processed)
         };
-        store
-            .record("a", Some("opened"), Some("o/r"), &retry, 1_000)
-            .unwrap();
+        store.record("a", &retry, 1_000).unwrap();
         assert!(store.claim(4_999, lease).unwrap().is_none());
         let again = store.claim(5_000, lease).unwrap().unwrap();
-        assert_eq!(
-            (again.attempts, again.sent),
-            (1, vec![(1, "dev".to_string())])
-        );
+        assert_eq!((again.attempts, again.sent), (1, vec![(1, "dev".to_string())]));
     }
 
     #[test]
     fn record_sets_status_reason_and_summary() {
         let (_dir, mut store) = open();
-        store
-            .enqueue(&[delivery("a", "{}"), delivery("b", "{}")])
-            .unwrap();
-        let skipped = Outcome::Skipped {
-            reason: "ping".into(),
-        };
-        store
-            .record("a", None, Some("o/r"), &skipped, 3_000)
-            .unwrap();
-        store
-            .record("b", Some("opened"), Some("o/r"), &Outcome::Processed, 3_000)
-            .unwrap();
+        store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
+        let skipped =
+            Attempt { action: None, ..attempt(Outcome::Skipped { reason: "ping".into() }) };
+        store.record("a", &skipped, 3_000).unwrap();
+        store.record("b", &attempt(Outcome::Processed), 3_000).unwrap();
         let rows = store.list(10).unwrap();
         assert_eq!(rows[0].id, "b");
         assert_eq!(
             (rows[0].status, rows[0].action.as_deref()),
             (Status::Processed, Some("opened"))
         );
-        assert_eq!(
-            (rows[1].status, rows[1].reason.as_deref()),
-            (Status::Skipped, Some("ping"))
-        );
+        assert_eq!((rows[1].status, rows[1].reason.as_deref()), (Status::Skipped, Some("ping")));
         assert_eq!(rows[1].finished_at_ms, Some(3_000));
-        assert!(
-            store
-                .claim(4_000, Duration::from_secs(1))
-                .unwrap()
-                .is_none()
-        );
+        assert!(store.claim(4_000, Duration::from_secs(1)).unwrap().is_none());
     }
 
     #[test]

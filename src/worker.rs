@@ -27,7 +27,7 @@ use crate::github::{self, Normalized};
 use crate::render::{self, Message};
 use crate::rules;
 use crate::slack::{self, SendError};
-use crate::store::{Claimed, Outcome, Store};
+use crate::store::{Attempt, Claimed, Outcome, Store};
 
 /// Wakes the worker early, or stops it.
 #[derive(Default)]
@@ -81,9 +81,7 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker thread.
     pub fn spawn(self, wakeup: Arc<Wakeup>) -> std::io::Result<thread::JoinHandle<()>> {
-        thread::Builder::new()
-            .name("notifier-worker".into())
-            .spawn(move || self.run(&wakeup))
+        thread::Builder::new().name("notifier-worker".into()).spawn(move || self.run(&wakeup))
     }
 
     fn run(mut self, wakeup: &Wakeup) {
@@ -104,71 +102,61 @@ impl Worker {
     }
 
     fn attempt(&mut self, slack: &slack::Client, delivery: Claimed) {
-        let (action, repo, outcome) =
+        let attempt =
             match github::normalize(&delivery.event, delivery.content_type, &delivery.body) {
-                Err(e) => (
-                    None,
-                    None,
-                    Outcome::Failed {
-                        error: e.to_string(),
-                    },
-                ),
+                Err(e) => Attempt {
+                    action: None,
+                    repo: None,
+                    outcome: Outcome::Failed { error: e.to_string() },
+                    sent: Vec::new(),
+                },
                 Ok(parsed) => {
-                    let outcome = match parsed.normalized {
-                        Normalized::Skip(reason) => Outcome::Skipped { reason },
+                    let (outcome, sent) = match parsed.normalized {
+                        Normalized::Skip(reason) => (Outcome::Skipped { reason }, Vec::new()),
                         Normalized::Event(event) => {
                             let routes = rules::route(&event, &self.routes);
                             if routes.is_empty() {
-                                Outcome::Skipped {
-                                    reason: rules::NO_ROUTE.to_string(),
-                                }
+                                (
+                                    Outcome::Skipped { reason: rules::NO_ROUTE.to_string() },
+                                    Vec::new(),
+                                )
                             } else {
                                 let message = render::message(&event);
                                 self.send_all(slack, &delivery, &routes, &message)
                             }
                         }
                     };
-                    (parsed.action, parsed.repo, outcome)
+                    Attempt { action: parsed.action, repo: parsed.repo, outcome, sent }
                 }
             };
-        match &outcome {
-            Outcome::Processed => {
-                tracing::info!(delivery = %delivery.id, event = %delivery.event, "processed")
-            }
+        let (id, event) = (&delivery.id, &delivery.event);
+        match &attempt.outcome {
+            Outcome::Processed => tracing::info!(delivery = %id, %event, "processed"),
             Outcome::Skipped { reason } => {
-                tracing::info!(delivery = %delivery.id, event = %delivery.event, %reason, "skipped")
+                tracing::info!(delivery = %id, %event, %reason, "skipped")
             }
-            Outcome::Failed { error } => {
-                tracing::warn!(delivery = %delivery.id, event = %delivery.event, %error, "failed")
+            Outcome::Failed { error } => tracing::warn!(delivery = %id, %event, %error, "failed"),
+            Outcome::Retry { error, at_ms } => {
+                let retry_in_ms = at_ms - now_ms();
+                tracing::warn!(delivery = %id, %event, %error, retry_in_ms, "will retry")
             }
-            Outcome::Retry { error, at_ms } => tracing::warn!(
-                delivery = %delivery.id,
-                event = %delivery.event,
-                %error,
-                retry_in_ms = at_ms - now_ms(),
-                "will retry"
-            ),
         }
-        if let Err(e) = self.store.record(
-            &delivery.id,
-            action.as_deref(),
-            repo.as_deref(),
-            &outcome,
-            now_ms(),
-        ) {
+        if let Err(e) = self.store.record(id, &attempt, now_ms()) {
             // The lease runs out and the delivery is attempted again: at worst a duplicate post.
-            tracing::error!(delivery = %delivery.id, error = %e, "recording the outcome failed");
+            tracing::error!(delivery = %id, error = %e, "recording the outcome failed");
         }
     }
 
-    /// Posts `message` on every route not already posted, and decides the outcome.
+    /// Posts `message` on every route not already posted by an earlier attempt. Returns the
+    /// outcome and the routes posted this time.
     fn send_all(
         &self,
         slack: &slack::Client,
         delivery: &Claimed,
         routes: &[rules::RouteMatch],
         message: &Message,
-    ) -> Outcome {
+    ) -> (Outcome, Vec<(usize, String)>) {
+        let mut sent = Vec::new();
         let mut permanent = Vec::new();
         let mut retryable: Vec<(String, SendError)> = Vec::new();
         for m in routes {
@@ -191,46 +179,34 @@ impl Worker {
                 }
             };
             match result {
-                Ok(()) => {
-                    if let Err(e) =
-                        self.store
-                            .mark_sent(&delivery.id, m.route, &m.channel, now_ms())
-                    {
-                        tracing::error!(delivery = %delivery.id, error = %e, "recording a send failed");
-                    }
-                }
+                Ok(()) => sent.push((m.route, m.channel.clone())),
                 Err(e) if e.is_retryable() => retryable.push((m.channel.clone(), e)),
                 Err(e) => permanent.push(format!("channel {}: {e}", m.channel)),
             }
         }
-        let describe = |errors: Vec<String>| errors.join("; ");
-        if !permanent.is_empty() {
-            let mut errors = permanent;
-            errors.extend(retryable.iter().map(|(c, e)| format!("channel {c}: {e}")));
-            return Outcome::Failed {
-                error: describe(errors),
-            };
-        }
-        if retryable.is_empty() {
-            return Outcome::Processed;
-        }
-        let waited_for = retryable.iter().filter_map(|(_, e)| e.retry_after()).max();
-        let error = describe(
-            retryable
-                .iter()
-                .map(|(c, e)| format!("channel {c}: {e}"))
-                .collect(),
-        );
-        if delivery.attempts + 1 >= self.settings.max_attempts {
-            let error = format!("{error} (gave up after {} attempts)", delivery.attempts + 1);
-            return Outcome::Failed { error };
-        }
-        let delay = backoff(&self.settings, delivery.attempts, fastrand::f64())
-            .max(waited_for.unwrap_or_default());
-        Outcome::Retry {
-            error,
-            at_ms: now_ms() + delay.as_millis() as i64,
-        }
+        let describe = |errors: &[(String, SendError)]| {
+            errors.iter().map(|(c, e)| format!("channel {c}: {e}")).collect::<Vec<_>>()
+        };
+        let outcome = if !permanent.is_empty() {
+            permanent.extend(describe(&retryable));
+            Outcome::Failed { error: permanent.join("; ") }
+        } else if retryable.is_empty() {
+            Outcome::Processed
+        } else if delivery.attempts + 1 >= self.settings.max_attempts {
+            let error = describe(&retryable).join("; ");
+            Outcome::Failed {
+                error: format!("{error} (gave up after {} attempts)", delivery.attempts + 1),
+            }
+        } else {
+            let asked =
+                retryable.iter().filter_map(|(_, e)| e.retry_after()).max().unwrap_or_default();
+            let delay = backoff(&self.settings, delivery.attempts, fastrand::f64()).max(asked);
+            Outcome::Retry {
+                error: describe(&retryable).join("; "),
+                at_ms: now_ms() + delay.as_millis() as i64,
+            }
+        };
+        (outcome, sent)
     }
 }
 
@@ -245,10 +221,7 @@ fn backoff(settings: &WorkerConfig, attempts: u32, jitter: f64) -> Duration {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -14,12 +14,7 @@ fn sign_reproduces_githubs_published_vector_from_stdin() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Hello, World!")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hello, World!").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(
@@ -34,19 +29,12 @@ fn sign_uses_the_configured_secret_and_reads_a_file() {
     ws.write_config("");
     let path = fixture_path("issues.opened.json");
     let out = ws.run(&["sign", path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = notifier::signature::sign(
         &notifier::signature::Secret::new(SECRET),
         &fixture("issues.opened.json"),
     );
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        format!("{expected}\n")
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{expected}\n"));
 }
 
 #[test]
@@ -79,41 +67,20 @@ fn deliveries_shows_the_log_as_a_table_and_as_json_lines() {
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     let issue_row = table.lines().find(|l| l.contains("d-issue")).expect(&table);
-    for cell in [
-        "issues.opened",
-        "Codertocat/Hello-World",
-        "processed",
-        "→ dev (route 1)",
-    ] {
+    for cell in ["issues.opened", "Codertocat/Hello-World", "processed", "→ dev (route 1)"] {
         assert!(issue_row.contains(cell), "{cell} missing from {issue_row}");
     }
     let ping_row = table.lines().find(|l| l.contains("d-ping")).expect(&table);
-    assert!(
-        ping_row.contains("skipped") && ping_row.contains("ping"),
-        "{ping_row}"
-    );
-    assert!(
-        table.find("d-issue") < table.find("d-ping"),
-        "newest first:\n{table}"
-    );
-    assert!(
-        !table.contains("SECRETPART"),
-        "a webhook URL leaked:\n{table}"
-    );
+    assert!(ping_row.contains("skipped") && ping_row.contains("ping"), "{ping_row}");
+    assert!(table.find("d-issue") < table.find("d-ping"), "newest first:\n{table}");
+    assert!(!table.contains("SECRETPART"), "a webhook URL leaked:\n{table}");
 
     let rows = ws.deliveries();
     assert_eq!(rows.len(), 2);
     for key in ["id", "event", "action", "repo", "status", "reason"] {
-        assert!(
-            rows[0].get(key).is_some(),
-            "key {key} missing from {}",
-            rows[0]
-        );
+        assert!(rows[0].get(key).is_some(), "key {key} missing from {}", rows[0]);
     }
-    assert!(
-        !server.stderr().contains("SECRETPART"),
-        "a webhook URL reached the log"
-    );
+    assert!(!server.stderr().contains("SECRETPART"), "a webhook URL reached the log");
 }
 
 #[test]
@@ -123,10 +90,7 @@ fn deliveries_without_a_database_says_what_to_do() {
     let out = ws.run(&["deliveries"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("no database at") && stderr.contains("--db"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no database at") && stderr.contains("--db"), "{stderr}");
 }
 
 #[test]

@@ -51,10 +51,7 @@ fn a_signed_issue_reaches_slack_as_block_kit_with_a_fallback() {
     let requests = slack.wait_for_requests(1);
     assert_eq!(requests[0].path, "/services/T000/B000/dev");
     let content_type = requests[0].header("content-type").unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
+    assert!(content_type.starts_with("application/json"), "{content_type}");
     assert_eq!(requests[0].json(), issue_opened_message());
 
     let logged = ws.wait_until_done("d-issue-1");
@@ -78,16 +75,10 @@ fn a_wrong_signature_gets_401_and_stores_nothing() {
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![("X-Hub-Signature-256", &wrong_secret)],
         vec![],
-        vec![(
-            "X-Hub-Signature-256",
-            "sha1=0123456789abcdef0123456789abcdef01234567",
-        )],
+        vec![("X-Hub-Signature-256", "sha1=0123456789abcdef0123456789abcdef01234567")],
         vec![("X-Hub-Signature-256", "sha256=zz")],
         vec![("X-Hub-Signature-256", "")],
-        vec![
-            ("X-Hub-Signature-256", &good),
-            ("X-Hub-Signature-256", &good),
-        ],
+        vec![("X-Hub-Signature-256", &good), ("X-Hub-Signature-256", &good)],
     ];
     for extra in cases {
         let mut headers = vec![
@@ -115,10 +106,7 @@ fn a_wrong_signature_gets_401_and_stores_nothing() {
     assert_eq!(server.post(&server.url, &headers, &tampered).0, 401);
 
     assert_eq!(ws.deliveries(), Vec::<serde_json::Value>::new());
-    assert!(
-        !server.stderr().contains(&good[7..]),
-        "a digest reached the log"
-    );
+    assert!(!server.stderr().contains(&good[7..]), "a digest reached the log");
     assert!(slack.requests().is_empty());
 }
 
@@ -131,26 +119,15 @@ fn the_same_delivery_twice_is_acknowledged_and_posted_once() {
 
     assert_eq!(server.deliver("issues", "d-dup", &body).0, 202);
     let (status, text) = server.deliver("issues", "d-dup", &body);
-    assert_eq!(
-        (status, text.trim()),
-        (200, "duplicate delivery; already stored")
-    );
+    assert_eq!((status, text.trim()), (200, "duplicate delivery; already stored"));
     // The worker takes deliveries in order: once a later one is posted, a second copy of the
     // first would have been posted before it.
-    assert_eq!(
-        server
-            .deliver("issues", "d-after", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-after", &fixture("issues.opened.json")).0, 202);
     ws.wait_until_done("d-after");
 
     assert_eq!(slack.requests().len(), 2);
-    let ids: Vec<_> = ws
-        .deliveries()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> =
+        ws.deliveries().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, vec!["d-after", "d-dup"]);
 }
 
@@ -159,18 +136,8 @@ fn a_reused_delivery_id_with_another_body_is_refused_with_409() {
     let slack = MockSlack::start();
     let ws = issues_to_slack(&slack, "");
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-1", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
-    assert_eq!(
-        server
-            .deliver("issues", "d-1", &fixture("issues.edited.json"))
-            .0,
-        409
-    );
+    assert_eq!(server.deliver("issues", "d-1", &fixture("issues.opened.json")).0, 202);
+    assert_eq!(server.deliver("issues", "d-1", &fixture("issues.edited.json")).0, 409);
     let logged = ws.wait_until_done("d-1");
     assert_eq!(logged["action"], "opened");
 }
@@ -180,10 +147,7 @@ fn ping_is_stored_and_skipped() {
     let slack = MockSlack::start();
     let ws = issues_to_slack(&slack, "");
     let server = ws.serve();
-    assert_eq!(
-        server.deliver("ping", "d-ping", &fixture("ping.json")).0,
-        202
-    );
+    assert_eq!(server.deliver("ping", "d-ping", &fixture("ping.json")).0, 202);
     let logged = ws.wait_until_done("d-ping");
     assert_eq!(
         (logged["status"].as_str(), logged["reason"].as_str()),
@@ -215,12 +179,7 @@ fn an_event_no_route_wants_is_skipped_with_the_reason() {
         slack.url("/dev")
     ));
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-unrouted", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-unrouted", &fixture("issues.opened.json")).0, 202);
     let logged = ws.wait_until_done("d-unrouted");
     assert_eq!(
         (logged["status"].as_str(), logged["reason"].as_str()),
@@ -234,10 +193,7 @@ fn a_form_encoded_delivery_gives_the_same_message_as_json() {
     let ws = issues_to_slack(&slack, "");
     let server = ws.serve();
     let json = fixture("issues.opened.json");
-    let form = format!(
-        "payload={}",
-        form_urlencoded::byte_serialize(&json).collect::<String>()
-    );
+    let form = format!("payload={}", form_urlencoded::byte_serialize(&json).collect::<String>());
     let signature =
         notifier::signature::sign(&notifier::signature::Secret::new(SECRET), form.as_bytes());
     let headers = [
@@ -256,12 +212,7 @@ fn an_oversized_body_gets_413_and_stores_nothing() {
     let ws = issues_to_slack(&slack, "[server]\nmax_body_bytes = 4096\n");
     let server = ws.serve();
     // Declared by Content-Length: refused before the body is read.
-    assert_eq!(
-        server
-            .deliver("issues", "d-big", &fixture("issues.opened.json"))
-            .0,
-        413
-    );
+    assert_eq!(server.deliver("issues", "d-big", &fixture("issues.opened.json")).0, 413);
     // Streamed without a length: refused once the limit is passed.
     let mut stream =
         std::net::TcpStream::connect(server.base().trim_start_matches("http://")).unwrap();
@@ -295,14 +246,8 @@ fn requests_without_githubs_headers_get_400() {
     let server = ws.serve();
     let body = fixture("issues.opened.json");
     let signature = notifier::signature::sign(&notifier::signature::Secret::new(SECRET), &body);
-    let without_event = [
-        ("X-GitHub-Delivery", "d-1"),
-        ("X-Hub-Signature-256", signature.as_str()),
-    ];
-    let without_id = [
-        ("X-GitHub-Event", "issues"),
-        ("X-Hub-Signature-256", signature.as_str()),
-    ];
+    let without_event = [("X-GitHub-Delivery", "d-1"), ("X-Hub-Signature-256", signature.as_str())];
+    let without_id = [("X-GitHub-Event", "issues"), ("X-Hub-Signature-256", signature.as_str())];
     assert_eq!(server.post(&server.url, &without_event, &body).0, 400);
     assert_eq!(server.post(&server.url, &without_id, &body).0, 400);
     let not_json = b"not json";
@@ -322,25 +267,12 @@ fn slack_errors_worth_retrying_are_retried_until_they_succeed() {
     let slack = MockSlack::start();
     let ws = issues_to_slack(&slack, "");
     slack.script([
-        Reply::Status {
-            status: 500,
-            body: "internal_error".into(),
-            retry_after: None,
-        },
-        Reply::Status {
-            status: 429,
-            body: "rate_limited".into(),
-            retry_after: Some(0),
-        },
+        Reply::Status { status: 500, body: "internal_error".into(), retry_after: None },
+        Reply::Status { status: 429, body: "rate_limited".into(), retry_after: Some(0) },
         Reply::ok(),
     ]);
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-retry", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-retry", &fixture("issues.opened.json")).0, 202);
     let logged = ws.wait_until_done("d-retry");
     assert_eq!(logged["status"], "processed");
     assert_eq!(logged["attempts"], 3);
@@ -359,18 +291,10 @@ fn a_permanent_slack_error_fails_the_delivery_at_once_with_slacks_reason() {
         retry_after: None,
     }]);
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-404", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-404", &fixture("issues.opened.json")).0, 202);
     let logged = ws.wait_until_done("d-404");
     assert_eq!(logged["status"], "failed");
-    assert_eq!(
-        logged["reason"],
-        "channel dev: Slack answered HTTP 404: channel_not_found"
-    );
+    assert_eq!(logged["reason"], "channel dev: Slack answered HTTP 404: channel_not_found");
     assert_eq!(logged["attempts"], 1);
     assert_eq!(slack.requests().len(), 1);
 }
@@ -381,27 +305,17 @@ fn a_slack_that_never_answers_times_out_and_gives_up_after_max_attempts() {
     let ws = issues_to_slack(&slack, "");
     // Two attempts with a short timeout; the mock hangs on both.
     let config = std::fs::read_to_string(ws.config()).unwrap();
-    let config = config.replace(
-        "send_timeout_ms = 2000",
-        "send_timeout_ms = 300\nmax_attempts = 2",
-    );
+    let config =
+        config.replace("send_timeout_ms = 2000", "send_timeout_ms = 300\nmax_attempts = 2");
     std::fs::write(ws.config(), config).unwrap();
     slack.script([Reply::Hang, Reply::Hang]);
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-hang", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-hang", &fixture("issues.opened.json")).0, 202);
     let logged = ws.wait_until_done("d-hang");
     assert_eq!(logged["status"], "failed");
     let reason = logged["reason"].as_str().unwrap();
     assert!(reason.contains("gave up after 2 attempts"), "{reason}");
-    assert!(
-        !reason.contains("/services/"),
-        "the webhook URL leaked: {reason}"
-    );
+    assert!(!reason.contains("/services/"), "the webhook URL leaked: {reason}");
     assert_eq!(slack.requests().len(), 2);
 }
 
@@ -415,12 +329,7 @@ fn health_methods_and_paths_are_answered() {
     assert_eq!(get(&format!("{}/healthz", server.base())), 200);
     assert_eq!(get(&server.url), 405);
     assert_eq!(get(&format!("{}/other", server.base())), 404);
-    assert_eq!(
-        server
-            .post(&format!("{}/other", server.base()), &[], b"{}")
-            .0,
-        404
-    );
+    assert_eq!(server.post(&format!("{}/other", server.base()), &[], b"{}").0, 404);
 }
 
 #[test]
@@ -428,12 +337,7 @@ fn sigterm_stops_serve_cleanly() {
     let slack = MockSlack::start();
     let ws = issues_to_slack(&slack, "");
     let server = ws.serve();
-    assert_eq!(
-        server
-            .deliver("issues", "d-1", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-1", &fixture("issues.opened.json")).0, 202);
     ws.wait_until_done("d-1");
     assert!(server.terminate().success());
 }
@@ -442,31 +346,18 @@ fn sigterm_stops_serve_cleanly() {
 fn embedded_defaults_print_issues_on_the_console_channel() {
     let ws = Workspace::new();
     let mut cmd = notifier();
-    cmd.current_dir(ws.dir.path())
-        .env("GITHUB_WEBHOOK_SECRET", SECRET);
+    cmd.current_dir(ws.dir.path()).env("GITHUB_WEBHOOK_SECRET", SECRET);
     let server = Server::start(cmd);
     assert!(server.url.ends_with("/webhook"), "{}", server.url);
-    assert_eq!(
-        server
-            .deliver("issues", "d-console", &fixture("issues.opened.json"))
-            .0,
-        202
-    );
+    assert_eq!(server.deliver("issues", "d-console", &fixture("issues.opened.json")).0, 202);
     let line = wait_for("the console line", || {
-        server
-            .stdout()
-            .lines()
-            .find(|l| l.starts_with("[console]"))
-            .map(str::to_string)
+        server.stdout().lines().find(|l| l.starts_with("[console]")).map(str::to_string)
     });
     assert_eq!(
         line,
         "[console] Codertocat opened issue #1 in Codertocat/Hello-World: Spelling error in the README file"
     );
-    assert!(
-        ws.path("notifier.db").exists(),
-        "the default database is ./notifier.db"
-    );
+    assert!(ws.path("notifier.db").exists(), "the default database is ./notifier.db");
 }
 
 #[test]
@@ -483,11 +374,7 @@ fn startup_fails_closed_before_opening_the_port() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        out.stdout.is_empty(),
-        "printed {:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "printed {:?}", String::from_utf8_lossy(&out.stdout));
     assert!(
         stderr.contains("notifier.toml:8:14: the environment variable MY_HOOK_SECRET"),
         "{stderr}"

@@ -21,16 +21,12 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// A payload from `../shared/fixtures/github/`, byte for byte.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/github")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/github")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github").join(name)
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after [`DEADLINE`].
@@ -40,10 +36,7 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         if let Some(value) = check() {
             return value;
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
         thread::sleep(POLL);
     }
 }
@@ -71,9 +64,7 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new() -> Workspace {
-        Workspace {
-            dir: tempfile::tempdir().expect("creating a temp dir"),
-        }
+        Workspace { dir: tempfile::tempdir().expect("creating a temp dir") }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -128,19 +119,14 @@ impl Workspace {
     /// Waits until delivery `id` has left `pending`, and returns its log entry.
     pub fn wait_until_done(&self, id: &str) -> serde_json::Value {
         wait_for(&format!("delivery {id} to finish"), || {
-            self.deliveries()
-                .into_iter()
-                .find(|d| d["id"] == id && d["status"] != "pending")
+            self.deliveries().into_iter().find(|d| d["id"] == id && d["status"] != "pending")
         })
     }
 
     /// Starts `notifier serve` on this workspace's config and database, on a free port.
     pub fn serve(&self) -> Server {
         let mut cmd = notifier();
-        cmd.arg("--config")
-            .arg(self.config())
-            .arg("--db")
-            .arg(self.db());
+        cmd.arg("--config").arg(self.config()).arg("--db").arg(self.db());
         cmd.env("GITHUB_WEBHOOK_SECRET", SECRET);
         Server::start(cmd)
     }
@@ -172,9 +158,7 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -183,10 +167,7 @@ impl Server {
             _ => {
                 let status = child.wait().unwrap();
                 thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "serve exited ({status}) before listening: {}",
-                    stderr.lock().unwrap()
-                );
+                panic!("serve exited ({status}) before listening: {}", stderr.lock().unwrap());
             }
         };
         let url = first
@@ -202,12 +183,7 @@ impl Server {
                 out.push('\n');
             }
         });
-        Server {
-            child,
-            url,
-            stdout,
-            stderr,
-        }
+        Server { child, url, stdout, stderr }
     }
 
     /// The server's base URL, without the webhook path.
@@ -248,29 +224,20 @@ impl Server {
             req = req.header(*name, *value);
         }
         let mut res = req.send(body).expect("POST to notifier");
-        (
-            res.status().as_u16(),
-            res.body_mut().read_to_string().unwrap_or_default(),
-        )
+        (res.status().as_u16(), res.body_mut().read_to_string().unwrap_or_default())
     }
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("running kill");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
         assert!(status.success());
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "serve did not exit after SIGTERM"
-            );
+            assert!(start.elapsed() < DEADLINE, "serve did not exit after SIGTERM");
             thread::sleep(POLL);
         }
     }
@@ -306,10 +273,7 @@ impl Recorded {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -327,11 +291,7 @@ pub enum Reply {
 
 impl Reply {
     pub fn ok() -> Reply {
-        Reply::Status {
-            status: 200,
-            body: "ok".into(),
-            retry_after: None,
-        }
+        Reply::Status { status: 200, body: "ok".into(), retry_after: None }
     }
 }
 
@@ -351,11 +311,7 @@ impl MockSlack {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (reqs, scr, stop) = (
-            Arc::clone(&requests),
-            Arc::clone(&script),
-            Arc::clone(&stopping),
-        );
+        let (reqs, scr, stop) = (Arc::clone(&requests), Arc::clone(&script), Arc::clone(&stopping));
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -366,12 +322,7 @@ impl MockSlack {
                 thread::spawn(move || serve_connection(stream, &reqs, &scr, &stop));
             }
         });
-        MockSlack {
-            addr,
-            requests,
-            script,
-            stopping,
-        }
+        MockSlack { addr, requests, script, stopping }
     }
 
     /// The webhook URL for `path`, e.g. `/services/T0/B0/dev`.
@@ -418,11 +369,7 @@ fn serve_connection(
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
             return;
         }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_string();
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut headers = Vec::new();
         loop {
             let mut line = String::new();
@@ -446,11 +393,7 @@ fn serve_connection(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        requests.lock().unwrap().push(Recorded {
-            path,
-            headers,
-            body,
-        });
+        requests.lock().unwrap().push(Recorded { path, headers, body });
         let reply = script.lock().unwrap().pop_front().unwrap_or_else(Reply::ok);
         match reply {
             Reply::Hang => {
@@ -459,11 +402,7 @@ fn serve_connection(
                 }
                 return;
             }
-            Reply::Status {
-                status,
-                body,
-                retry_after,
-            } => {
+            Reply::Status { status, body, retry_after } => {
                 let mut response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n",
                     body.len()
