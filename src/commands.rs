@@ -87,8 +87,9 @@ impl Relay {
         };
         warn_about_weak_secrets(&secrets);
         let db = &config.storage.path;
-        let writer_store = open_store(db)?;
-        let worker_store = open_store(db)?;
+        let timeout = config.storage.busy_timeout;
+        let writer_store = open_store_with_timeout(db, timeout)?;
+        let worker_store = open_store_with_timeout(db, timeout)?;
 
         let wakeup = Arc::new(Wakeup::default());
         let on_stored = {
@@ -175,7 +176,12 @@ fn warn_about_weak_secrets(secrets: &[Secret]) {
 }
 
 fn open_store(path: &Path) -> Result<Store, Error> {
-    Store::open(path).map_err(|e| format!("opening database {}: {e}", path.display()).into())
+    open_store_with_timeout(path, crate::store::DEFAULT_BUSY_TIMEOUT)
+}
+
+fn open_store_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Store, Error> {
+    Store::open_with_timeout(path, busy_timeout)
+        .map_err(|e| format!("opening database {}: {e}", path.display()).into())
 }
 
 /// `notifier sign`: prints `sha256=<hex>` for a payload.

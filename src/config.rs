@@ -87,6 +87,9 @@ pub enum SecretSource {
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub path: PathBuf,
+    /// How long a write waits for a lock held by another process before the receiver gives up
+    /// and answers 503.
+    pub busy_timeout: Duration,
 }
 
 /// Timings of the worker. Tests set them to milliseconds.
@@ -358,6 +361,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<Spanned<String>>,
+    busy_timeout_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -446,6 +450,11 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
             Some(path) => PathBuf::from(path.into_inner()),
             None => PathBuf::from("notifier.db"),
         },
+        busy_timeout: Duration::from_millis(p.positive(
+            raw.storage.busy_timeout_ms,
+            "busy_timeout_ms",
+            crate::store::DEFAULT_BUSY_TIMEOUT.as_millis() as u64,
+        )),
     };
 
     let w = raw.worker;

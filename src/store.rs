@@ -36,8 +36,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::github::ContentType;
 
-/// How long a statement waits for a lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement waits for a lock before failing, unless configured otherwise. Well under
+/// GitHub's 10-second deadline, so a locked database gets a 503 that GitHub sees.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most deliveries the writer commits in one transaction.
 const WRITE_BATCH_MAX: usize = 256;
@@ -243,8 +244,13 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`. Fails if the file is not a
     /// database, was written by a newer notifier, or can't be put in WAL mode.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with_timeout(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting at most `busy_timeout` for a lock held by another connection.
+    pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Store> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(busy_timeout)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unusable(format!(

@@ -320,6 +320,27 @@ fn a_slack_that_never_answers_times_out_and_gives_up_after_max_attempts() {
 }
 
 #[test]
+fn a_locked_database_answers_503_in_time_and_serve_recovers_when_it_is_released() {
+    let slack = MockSlack::start();
+    let ws = issues_to_slack(&slack, "[storage]\nbusy_timeout_ms = 200\n");
+    let server = ws.serve();
+    // Another process holds the write lock, as a backup tool or a stuck script might.
+    let locker = rusqlite::Connection::open(ws.db()).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let (status, text) = server.deliver("issues", "d-locked", &fixture("issues.opened.json"));
+    assert_eq!(status, 503, "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+
+    // GitHub's redelivery (same id) now succeeds and is posted once.
+    assert_eq!(server.deliver("issues", "d-locked", &fixture("issues.opened.json")).0, 202);
+    assert_eq!(ws.wait_until_done("d-locked")["status"], "processed");
+    assert_eq!(slack.requests().len(), 1);
+}
+
+#[test]
 fn health_methods_and_paths_are_answered() {
     let slack = MockSlack::start();
     let ws = issues_to_slack(&slack, "");
