@@ -37,6 +37,15 @@ pub enum Command {
         #[arg(long, value_name = "VAR")]
         secret_env: Option<String>,
     },
+    /// Print the Slack message a payload would produce, without sending anything.
+    Render {
+        /// The X-GitHub-Event name; default: the file name up to its first dot
+        /// (`pull_request.opened.json` → `pull_request`).
+        #[arg(long, value_name = "EVENT")]
+        event: Option<String>,
+        /// Payload file (JSON, as GitHub sends it).
+        file: PathBuf,
+    },
     /// Show stored deliveries, newest first.
     Deliveries {
         /// One JSON object per line instead of a table.

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::Error;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ConfigErrors};
+use crate::github::{self, ContentType, Normalized};
 use crate::server::{self, Intake};
 use crate::signature::{self, Secret};
 use crate::store::{DeliveryRow, Store, Writer};
@@ -25,19 +26,27 @@ const SECRET_MIN_LEN: usize = 16;
 
 /// Runs the subcommand `cli` names.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let mut config = config::load(cli.config.as_deref())?;
-    if let Some(db) = &cli.db {
-        config.storage.path = db.clone();
-    }
-    match cli.command {
+    let load = || -> Result<Config, Error> {
+        let mut config = config::load(cli.config.as_deref())?;
+        if let Some(db) = &cli.db {
+            config.storage.path = db.clone();
+        }
+        Ok(config)
+    };
+    match &cli.command {
         Command::Serve { listen } => {
+            let mut config = load()?;
             if let Some(listen) = listen {
-                config.server.listen = listen;
+                config.server.listen = *listen;
             }
             serve(config)
         }
-        Command::Sign { file, secret_env } => sign(&config, file.as_deref(), secret_env.as_deref()),
-        Command::Deliveries { json, limit } => deliveries(&config, json, limit),
+        Command::Sign { file, secret_env } => {
+            sign(&load()?, file.as_deref(), secret_env.as_deref())
+        }
+        // A preview needs no config: it shows the message whatever the routes say.
+        Command::Render { event, file } => render(event.as_deref(), file),
+        Command::Deliveries { json, limit } => deliveries(&load()?, *json, *limit),
     }
 }
 
@@ -211,6 +220,33 @@ fn sign(config: &Config, file: Option<&Path>, secret_env: Option<&str>) -> Resul
     Ok(())
 }
 
+/// `notifier render`: the Slack JSON a payload would produce, or why it would be skipped.
+fn render(event: Option<&str>, file: &Path) -> Result<(), Error> {
+    let event = match event {
+        Some(event) => event.to_string(),
+        None => file
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.split('.').next())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                format!("can't tell the event from {}; pass --event EVENT", file.display())
+            })?
+            .to_string(),
+    };
+    let body = std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let parsed = github::normalize(&event, ContentType::Json, &body)
+        .map_err(|e| format!("reading {} as a {event} payload: {e}", file.display()))?;
+    let mut out = std::io::stdout().lock();
+    match parsed.normalized {
+        Normalized::Event(event) => {
+            writeln!(out, "{:#}", crate::render::message(&event).to_json())?;
+        }
+        Normalized::Skip(reason) => writeln!(out, "skipped: {reason}")?,
+    }
+    Ok(())
+}
+
 /// `notifier deliveries`: the delivery log, newest first.
 fn deliveries(config: &Config, as_json: bool, limit: usize) -> Result<(), Error> {
     let path = &config.storage.path;
@@ -268,6 +304,9 @@ fn detail(row: &DeliveryRow) -> String {
     if let Some(reason) = &row.reason {
         parts.push(reason.clone());
     }
+    if let Some(note) = &row.note {
+        parts.push(note.clone());
+    }
     if row.attempts > 1 {
         parts.push(format!("{} attempts", row.attempts));
     }
@@ -282,6 +321,7 @@ fn delivery_json(row: &DeliveryRow) -> serde_json::Value {
         "repo": row.repo,
         "status": row.status.as_str(),
         "reason": row.reason,
+        "note": row.note,
         "hook_id": row.hook_id,
         "attempts": row.attempts,
         "received_at": timestamp(row.received_at_ms),

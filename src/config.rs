@@ -41,8 +41,15 @@ path = "notifier.db"
 [channels.console]
 kind = "console"
 
+# Issues, except edits (too chatty to announce).
 [[routes]]
 events = ["issues"]
+actions = ["opened", "closed", "reopened", "assigned", "unassigned", "labeled", "unlabeled"]
+channel = "console"
+
+[[routes]]
+events = ["issue_comment", "pull_request", "pull_request_review", "star", "watch", "fork",
+          "release", "push", "create", "delete"]
 channel = "console"
 "#;
 
@@ -691,8 +698,9 @@ mod tests {
         assert_eq!(config.server.max_body_bytes, 25 * 1024 * 1024);
         assert_eq!(config.storage.path, PathBuf::from("notifier.db"));
         assert_eq!(config.channels.get("console"), Some(&ChannelConfig::Console));
-        assert_eq!(config.routes.len(), 1);
+        assert_eq!(config.routes.len(), 2);
         assert_eq!(config.routes[0].events, vec!["issues"]);
+        assert!(!config.routes[0].actions.contains(&"edited".to_string()));
         assert_eq!(
             config.server.secrets[0].value,
             SecretSource::Env("GITHUB_WEBHOOK_SECRET".into())

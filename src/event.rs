@@ -22,7 +22,87 @@ pub struct Event {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    IssueOpened(Issue),
+    Issue {
+        issue: Issue,
+        change: IssueChange,
+    },
+    /// A comment on an issue or, when `on_pull_request`, on a pull request's conversation.
+    Comment {
+        issue: Issue,
+        on_pull_request: bool,
+        comment: Comment,
+    },
+    PullRequest {
+        pr: PullRequest,
+        change: PullRequestChange,
+    },
+    Review {
+        pr: PullRequest,
+        review: Review,
+    },
+    /// Starred (`star` created, or `watch` started, GitHub's legacy name for it) or unstarred.
+    Star {
+        starred: bool,
+        stars: Option<u64>,
+    },
+    Fork {
+        fork: Repo,
+        owner: User,
+    },
+    Release(Release),
+    Push(Push),
+    /// A branch or tag was created or deleted (`create` and `delete` events).
+    Ref {
+        created: bool,
+        ref_type: RefType,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueChange {
+    Opened,
+    Closed(CloseReason),
+    Reopened,
+    Assigned(User),
+    Unassigned(User),
+    Labeled(String),
+    Unlabeled(String),
+    Edited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    Completed,
+    NotPlanned,
+    /// No reason given, or one we don't know (kept for the message).
+    Other(Option<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRequestChange {
+    Opened,
+    /// Closed with `merged: true`. `by` is who merged it, when GitHub says.
+    Merged {
+        by: Option<User>,
+    },
+    /// Closed without merging.
+    Closed,
+    Reopened,
+    ReviewRequested(Reviewer),
+    ReadyForReview,
+    ConvertedToDraft,
+    /// New commits were pushed to the head branch.
+    Synchronized {
+        before: String,
+        after: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reviewer {
+    User(User),
+    Team { name: String, url: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +116,7 @@ pub struct Repo {
 pub struct User {
     pub login: String,
     pub url: String,
+    /// A GitHub App or bot account (`type: "Bot"`, or a login ending in `[bot]`).
     pub is_bot: bool,
 }
 
@@ -48,4 +129,104 @@ pub struct Issue {
     /// Empty when the issue has no description.
     pub body: String,
     pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub title: String,
+    pub url: String,
+    pub author: User,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub draft: bool,
+    /// The branch the changes come from.
+    pub head: String,
+    /// The branch they go into.
+    pub base: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub url: String,
+    pub author: User,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub url: String,
+    pub author: User,
+    pub state: ReviewState,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The release's name, or its tag when it has none.
+    pub name: String,
+    pub tag: String,
+    pub url: String,
+    pub body: String,
+    pub prerelease: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The branch or tag name, without `refs/heads/` or `refs/tags/`.
+    pub ref_name: String,
+    pub ref_type: RefType,
+    /// The commits GitHub listed (it lists at most 20), oldest first.
+    pub commits: Vec<Commit>,
+    /// GitHub's compare (or commit) link for the push.
+    pub compare_url: String,
+    pub created: bool,
+    pub deleted: bool,
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: String,
+    /// The first line of the message.
+    pub title: String,
+    pub url: String,
+    pub author: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefType {
+    Branch,
+    Tag,
+}
+
+impl RefType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefType::Branch => "branch",
+            RefType::Tag => "tag",
+        }
+    }
+}
+
+impl Event {
+    /// Two deliveries with the same key announce the same thing, and only the first is posted.
+    /// GitHub sends `watch` started alongside `star` created for one star.
+    pub fn announcement_key(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Star { starred: true, .. } => {
+                Some(format!("starred {} by {}", self.repo.full_name, self.actor.login))
+            }
+            _ => None,
+        }
+    }
 }

@@ -16,7 +16,10 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::event::{Event, Issue, Kind, Repo, User};
+use crate::event::{
+    CloseReason, Comment, Commit, Event, Issue, IssueChange, Kind, PullRequest, PullRequestChange,
+    Push, RefType, Release, Repo, Review, ReviewState, Reviewer, User,
+};
 
 /// What a stored delivery turns into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub struct Parsed {
     pub action: Option<String>,
     /// The repository's `owner/name`, when the payload has one.
     pub repo: Option<String>,
+    /// Something worth showing in the delivery log, such as a ping's zen.
+    pub note: Option<String>,
     pub normalized: Normalized,
 }
 
@@ -121,41 +126,196 @@ pub fn normalize(
     body: &[u8],
 ) -> Result<Parsed, PayloadError> {
     let json = payload(content_type, body)?;
-    let envelope: Envelope =
-        serde_json::from_slice(&json).map_err(|e| PayloadError::Shape(e.to_string()))?;
+    let envelope: Envelope = parse(&json)?;
     let action = envelope.action.clone();
     let repo = envelope.repository.as_ref().map(|r| r.full_name.clone());
-    let normalized = match (event, action.as_deref()) {
-        ("ping", _) => Normalized::Skip("ping".to_string()),
-        ("issues", Some("opened")) => {
-            let p: IssuesPayload = parse(&json)?;
-            let issue = p.issue.into_issue();
-            event_from(event, &envelope, p.repository, p.sender, Kind::IssueOpened(issue))
+    let mut note = None;
+    let normalized = if event == "ping" {
+        note = envelope.zen.map(|zen| format!("zen: {zen}"));
+        Normalized::Skip("ping".to_string())
+    } else {
+        match kind(event, action.as_deref(), &json)? {
+            Some(kind) => {
+                let common: Common = parse(&json)?;
+                Normalized::Event(Box::new(Event {
+                    name: event.to_string(),
+                    action: action.clone(),
+                    repo: common.repository.into_repo(),
+                    actor: common.sender.into_user(),
+                    kind,
+                }))
+            }
+            None => Normalized::Skip(match &action {
+                Some(action) => format!("unsupported: {event}.{action}"),
+                None => format!("unsupported: {event}"),
+            }),
         }
-        (event, Some(action)) => Normalized::Skip(format!("unsupported: {event}.{action}")),
-        (event, None) => Normalized::Skip(format!("unsupported: {event}")),
     };
-    Ok(Parsed { action, repo, normalized })
+    Ok(Parsed { action, repo, note, normalized })
+}
+
+/// The [`Kind`] of a supported event and action; `None` for anything else.
+fn kind(event: &str, action: Option<&str>, json: &[u8]) -> Result<Option<Kind>, PayloadError> {
+    Ok(Some(match (event, action) {
+        ("issues", Some(action)) => {
+            let p: IssuesPayload = parse(json)?;
+            let change = match action {
+                "opened" => IssueChange::Opened,
+                "closed" => IssueChange::Closed(match p.issue.state_reason.as_deref() {
+                    Some("completed") => CloseReason::Completed,
+                    Some("not_planned") => CloseReason::NotPlanned,
+                    other => CloseReason::Other(other.map(str::to_string)),
+                }),
+                "reopened" => IssueChange::Reopened,
+                "assigned" => IssueChange::Assigned(required(p.assignee, "assignee")?.into_user()),
+                "unassigned" => {
+                    IssueChange::Unassigned(required(p.assignee, "assignee")?.into_user())
+                }
+                "labeled" => IssueChange::Labeled(required(p.label, "label")?.name),
+                "unlabeled" => IssueChange::Unlabeled(required(p.label, "label")?.name),
+                "edited" => IssueChange::Edited,
+                _ => return Ok(None),
+            };
+            Kind::Issue { issue: p.issue.into_issue(), change }
+        }
+        ("issue_comment", Some("created")) => {
+            let p: IssueCommentPayload = parse(json)?;
+            Kind::Comment {
+                on_pull_request: p.issue.pull_request.is_some(),
+                issue: p.issue.into_issue(),
+                comment: Comment {
+                    url: p.comment.html_url,
+                    author: p.comment.user.into_user(),
+                    body: p.comment.body.unwrap_or_default(),
+                },
+            }
+        }
+        ("pull_request", Some(action)) => {
+            let p: PullRequestPayload = parse(json)?;
+            let change = match action {
+                "opened" => PullRequestChange::Opened,
+                "closed" if p.pull_request.merged == Some(true) => PullRequestChange::Merged {
+                    by: p.pull_request.merged_by.clone().map(GhUser::into_user),
+                },
+                "closed" => PullRequestChange::Closed,
+                "reopened" => PullRequestChange::Reopened,
+                "review_requested" => PullRequestChange::ReviewRequested(
+                    match (p.requested_reviewer, p.requested_team) {
+                        (Some(user), _) => Reviewer::User(user.into_user()),
+                        (None, Some(team)) => {
+                            Reviewer::Team { name: team.name, url: team.html_url }
+                        }
+                        (None, None) => {
+                            return Err(missing("requested_reviewer or requested_team"));
+                        }
+                    },
+                ),
+                "ready_for_review" => PullRequestChange::ReadyForReview,
+                "converted_to_draft" => PullRequestChange::ConvertedToDraft,
+                "synchronize" => PullRequestChange::Synchronized {
+                    before: p.before.unwrap_or_default(),
+                    after: p.after.unwrap_or_default(),
+                },
+                _ => return Ok(None),
+            };
+            Kind::PullRequest { pr: p.pull_request.into_pull_request(), change }
+        }
+        ("pull_request_review", Some("submitted")) => {
+            let p: ReviewPayload = parse(json)?;
+            let state = match p.review.state.to_ascii_lowercase().as_str() {
+                "approved" => ReviewState::Approved,
+                "changes_requested" => ReviewState::ChangesRequested,
+                "commented" => ReviewState::Commented,
+                "dismissed" => ReviewState::Dismissed,
+                other => ReviewState::Other(other.to_string()),
+            };
+            Kind::Review {
+                pr: p.pull_request.into_pull_request(),
+                review: Review {
+                    url: p.review.html_url,
+                    author: p.review.user.into_user(),
+                    state,
+                    body: p.review.body.unwrap_or_default(),
+                },
+            }
+        }
+        ("star", Some("created" | "deleted")) | ("watch", Some("started")) => {
+            let p: Common = parse(json)?;
+            Kind::Star { starred: action != Some("deleted"), stars: p.repository.stargazers_count }
+        }
+        ("fork", _) => {
+            let p: ForkPayload = parse(json)?;
+            Kind::Fork {
+                owner: p.forkee.owner.into_user(),
+                fork: Repo { full_name: p.forkee.full_name, url: p.forkee.html_url },
+            }
+        }
+        ("release", Some("published")) => {
+            let r = parse::<ReleasePayload>(json)?.release;
+            let name =
+                r.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| r.tag_name.clone());
+            Kind::Release(Release {
+                name,
+                tag: r.tag_name,
+                url: r.html_url,
+                body: r.body.unwrap_or_default(),
+                prerelease: r.prerelease,
+            })
+        }
+        ("push", _) => {
+            let p: PushPayload = parse(json)?;
+            let (ref_type, ref_name) = split_ref(&p.git_ref);
+            Kind::Push(Push {
+                ref_name,
+                ref_type,
+                commits: p
+                    .commits
+                    .into_iter()
+                    .map(|c| Commit {
+                        title: c.message.lines().next().unwrap_or_default().to_string(),
+                        id: c.id,
+                        url: c.url,
+                        author: c.author.map(|a| a.name).unwrap_or_default(),
+                    })
+                    .collect(),
+                compare_url: p.compare.unwrap_or_default(),
+                created: p.created,
+                deleted: p.deleted,
+                forced: p.forced,
+            })
+        }
+        ("create" | "delete", _) => {
+            let p: RefPayload = parse(json)?;
+            let ref_type = match p.ref_type.as_str() {
+                "tag" => RefType::Tag,
+                "branch" => RefType::Branch,
+                _ => return Ok(None),
+            };
+            Kind::Ref { created: event == "create", ref_type, name: p.git_ref }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// `refs/heads/main` → (branch, `main`); `refs/tags/v1` → (tag, `v1`).
+fn split_ref(git_ref: &str) -> (RefType, String) {
+    if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+        (RefType::Tag, tag.to_string())
+    } else {
+        (RefType::Branch, git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref).to_string())
+    }
 }
 
 fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, PayloadError> {
     serde_json::from_slice(json).map_err(|e| PayloadError::Shape(e.to_string()))
 }
 
-fn event_from(
-    name: &str,
-    envelope: &Envelope,
-    repo: GhRepo,
-    sender: GhUser,
-    kind: Kind,
-) -> Normalized {
-    Normalized::Event(Box::new(Event {
-        name: name.to_string(),
-        action: envelope.action.clone(),
-        repo: Repo { full_name: repo.full_name, url: repo.html_url },
-        actor: sender.into_user(),
-        kind,
-    }))
+fn missing(field: &str) -> PayloadError {
+    PayloadError::Shape(format!("missing field `{field}`"))
+}
+
+fn required<T>(value: Option<T>, field: &str) -> Result<T, PayloadError> {
+    value.ok_or_else(|| missing(field))
 }
 
 /// The fields every payload may have, all optional, for the delivery log.
@@ -163,6 +323,7 @@ fn event_from(
 struct Envelope {
     action: Option<String>,
     repository: Option<RepoName>,
+    zen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,16 +331,30 @@ struct RepoName {
     full_name: String,
 }
 
+/// What every event we render has: where, and who.
+#[derive(Deserialize)]
+struct Common {
+    repository: GhRepo,
+    sender: GhUser,
+}
+
 #[derive(Deserialize)]
 struct GhRepo {
     full_name: String,
     html_url: String,
+    stargazers_count: Option<u64>,
 }
 
-#[derive(Deserialize)]
+impl GhRepo {
+    fn into_repo(self) -> Repo {
+        Repo { full_name: self.full_name, url: self.html_url }
+    }
+}
+
+#[derive(Deserialize, Clone)]
 struct GhUser {
     login: String,
-    html_url: String,
+    html_url: Option<String>,
     #[serde(rename = "type", default)]
     kind: Option<String>,
 }
@@ -187,13 +362,18 @@ struct GhUser {
 impl GhUser {
     fn into_user(self) -> User {
         let is_bot = self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]");
-        User { login: self.login, url: self.html_url, is_bot }
+        let url = self.html_url.unwrap_or_else(|| format!("https://github.com/{}", self.login));
+        User { login: self.login, url, is_bot }
     }
 }
 
 #[derive(Deserialize)]
 struct GhLabel {
     name: String,
+}
+
+fn label_names(labels: Option<Vec<GhLabel>>) -> Vec<String> {
+    labels.unwrap_or_default().into_iter().map(|l| l.name).collect()
 }
 
 #[derive(Deserialize)]
@@ -203,8 +383,10 @@ struct GhIssue {
     html_url: String,
     user: GhUser,
     body: Option<String>,
-    #[serde(default)]
-    labels: Vec<GhLabel>,
+    labels: Option<Vec<GhLabel>>,
+    state_reason: Option<String>,
+    /// Present (as an object) when the "issue" is a pull request.
+    pull_request: Option<IgnoredAny>,
 }
 
 impl GhIssue {
@@ -215,7 +397,7 @@ impl GhIssue {
             url: self.html_url,
             author: self.user.into_user(),
             body: self.body.unwrap_or_default(),
-            labels: self.labels.into_iter().map(|l| l.name).collect(),
+            labels: label_names(self.labels),
         }
     }
 }
@@ -223,30 +405,195 @@ impl GhIssue {
 #[derive(Deserialize)]
 struct IssuesPayload {
     issue: GhIssue,
-    repository: GhRepo,
-    sender: GhUser,
+    assignee: Option<GhUser>,
+    label: Option<GhLabel>,
+}
+
+#[derive(Deserialize)]
+struct GhComment {
+    html_url: String,
+    user: GhUser,
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentPayload {
+    issue: GhIssue,
+    comment: GhComment,
+}
+
+#[derive(Deserialize)]
+struct GhBranch {
+    #[serde(rename = "ref")]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GhPullRequest {
+    number: u64,
+    title: String,
+    html_url: String,
+    user: GhUser,
+    body: Option<String>,
+    labels: Option<Vec<GhLabel>>,
+    #[serde(default)]
+    draft: Option<bool>,
+    head: GhBranch,
+    base: GhBranch,
+    merged: Option<bool>,
+    merged_by: Option<GhUser>,
+}
+
+impl GhPullRequest {
+    fn into_pull_request(self) -> PullRequest {
+        PullRequest {
+            number: self.number,
+            title: self.title,
+            url: self.html_url,
+            author: self.user.into_user(),
+            body: self.body.unwrap_or_default(),
+            labels: label_names(self.labels),
+            draft: self.draft.unwrap_or(false),
+            head: self.head.name,
+            base: self.base.name,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GhTeam {
+    name: String,
+    html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PullRequestPayload {
+    pull_request: GhPullRequest,
+    requested_reviewer: Option<GhUser>,
+    requested_team: Option<GhTeam>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GhReview {
+    html_url: String,
+    user: GhUser,
+    state: String,
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReviewPayload {
+    review: GhReview,
+    pull_request: GhPullRequest,
+}
+
+#[derive(Deserialize)]
+struct GhForkee {
+    full_name: String,
+    html_url: String,
+    owner: GhUser,
+}
+
+#[derive(Deserialize)]
+struct ForkPayload {
+    forkee: GhForkee,
+}
+
+#[derive(Deserialize)]
+struct GhRelease {
+    name: Option<String>,
+    tag_name: String,
+    html_url: String,
+    body: Option<String>,
+    #[serde(default)]
+    prerelease: bool,
+}
+
+#[derive(Deserialize)]
+struct ReleasePayload {
+    release: GhRelease,
+}
+
+#[derive(Deserialize)]
+struct GhCommitAuthor {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GhCommit {
+    id: String,
+    message: String,
+    url: String,
+    author: Option<GhCommitAuthor>,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    #[serde(default)]
+    commits: Vec<GhCommit>,
+    compare: Option<String>,
+    #[serde(default)]
+    created: bool,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    forced: bool,
+}
+
+#[derive(Deserialize)]
+struct RefPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    ref_type: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/../shared/fixtures/github/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 
+    /// The event a fixture normalizes to; the event name is the file name up to the first dot.
+    fn event_of(body: &[u8], name: &str) -> Event {
+        match normalize(name, ContentType::Json, body).unwrap().normalized {
+            Normalized::Event(event) => *event,
+            Normalized::Skip(reason) => panic!("{name} was skipped: {reason}"),
+        }
+    }
+
+    fn event(file: &str) -> Event {
+        event_of(&fixture(file), file.split('.').next().unwrap())
+    }
+
+    /// A fixture with `edit` applied to its JSON.
+    fn edited(file: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut json: Value = serde_json::from_slice(&fixture(file)).unwrap();
+        edit(&mut json);
+        serde_json::to_vec(&json).unwrap()
+    }
+
+    fn codertocat() -> User {
+        User {
+            login: "Codertocat".into(),
+            url: "https://github.com/Codertocat".into(),
+            is_bot: false,
+        }
+    }
+
     #[test]
-    fn issues_opened_becomes_an_issue_opened_event() {
+    fn issues_opened_becomes_an_issue_event() {
         let parsed =
             normalize("issues", ContentType::Json, &fixture("issues.opened.json")).unwrap();
         assert_eq!(parsed.action.as_deref(), Some("opened"));
         assert_eq!(parsed.repo.as_deref(), Some("Codertocat/Hello-World"));
-        let codertocat = User {
-            login: "Codertocat".into(),
-            url: "https://github.com/Codertocat".into(),
-            is_bot: false,
-        };
         assert_eq!(
             parsed.normalized,
             Normalized::Event(Box::new(Event {
@@ -256,41 +603,261 @@ mod tests {
                     full_name: "Codertocat/Hello-World".into(),
                     url: "https://github.com/Codertocat/Hello-World".into(),
                 },
-                actor: codertocat.clone(),
-                kind: Kind::IssueOpened(Issue {
-                    number: 1,
-                    title: "Spelling error in the README file".into(),
-                    url: "https://github.com/Codertocat/Hello-World/issues/1".into(),
-                    author: codertocat,
-                    body: "It looks like you accidently spelled 'commit' with two 't's.".into(),
-                    labels: vec!["bug".into()],
-                }),
+                actor: codertocat(),
+                kind: Kind::Issue {
+                    issue: Issue {
+                        number: 1,
+                        title: "Spelling error in the README file".into(),
+                        url: "https://github.com/Codertocat/Hello-World/issues/1".into(),
+                        author: codertocat(),
+                        body: "It looks like you accidently spelled 'commit' with two 't's.".into(),
+                        labels: vec!["bug".into()],
+                    },
+                    change: IssueChange::Opened,
+                },
             }))
         );
     }
 
-    #[test]
-    fn ping_is_skipped_as_ping() {
-        let parsed = normalize("ping", ContentType::Json, &fixture("ping.json")).unwrap();
-        assert_eq!(parsed.normalized, Normalized::Skip("ping".into()));
+    fn issue_change(file: &str) -> IssueChange {
+        match event(file).kind {
+            Kind::Issue { change, .. } => change,
+            other => panic!("{file}: {other:?}"),
+        }
     }
 
     #[test]
-    fn events_not_yet_supported_are_skipped_with_event_and_action() {
-        let parsed =
-            normalize("issues", ContentType::Json, &fixture("issues.edited.json")).unwrap();
-        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: issues.edited".into()));
-        let parsed = normalize("fork", ContentType::Json, &fixture("fork.json")).unwrap();
-        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: fork".into()));
+    fn every_issue_action_is_told_apart() {
+        assert_eq!(issue_change("issues.closed.json"), IssueChange::Closed(CloseReason::Completed));
+        assert_eq!(issue_change("issues.reopened.json"), IssueChange::Reopened);
+        assert_eq!(issue_change("issues.assigned.json"), IssueChange::Assigned(codertocat()));
+        assert_eq!(issue_change("issues.labeled.json"), IssueChange::Labeled("bug".into()));
+        assert_eq!(issue_change("issues.edited.json"), IssueChange::Edited);
+        let not_planned =
+            edited("issues.closed.json", |j| j["issue"]["state_reason"] = json!("not_planned"));
+        let Kind::Issue { change, .. } = event_of(&not_planned, "issues").kind else { panic!() };
+        assert_eq!(change, IssueChange::Closed(CloseReason::NotPlanned));
+        let unlabeled = edited("issues.labeled.json", |j| j["action"] = json!("unlabeled"));
+        let Kind::Issue { change, .. } = event_of(&unlabeled, "issues").kind else { panic!() };
+        assert_eq!(change, IssueChange::Unlabeled("bug".into()));
+    }
+
+    fn pr_change(body: &[u8]) -> PullRequestChange {
+        match event_of(body, "pull_request").kind {
+            Kind::PullRequest { change, .. } => change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn merged_and_unmerged_closes_differ() {
+        assert_eq!(pr_change(&fixture("pull_request.closed.json")), PullRequestChange::Closed);
+        assert_eq!(
+            pr_change(&fixture("pull_request.closed.merged.json")),
+            PullRequestChange::Merged { by: Some(codertocat()) }
+        );
+    }
+
+    #[test]
+    fn review_requests_name_the_user_or_the_team() {
+        let PullRequestChange::ReviewRequested(Reviewer::User(user)) =
+            pr_change(&fixture("pull_request.review_requested.json"))
+        else {
+            panic!("expected a user review request")
+        };
+        assert_eq!(user.login, "octocat");
+        assert_eq!(
+            pr_change(&fixture("pull_request.review_requested.team.json")),
+            PullRequestChange::ReviewRequested(Reviewer::Team {
+                name: "Justice League".into(),
+                url: Some("https://github.com/orgs/Octocoders/teams/justice-league".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn pull_request_fields_are_read() {
+        let Kind::PullRequest { pr, change } = event("pull_request.opened.json").kind else {
+            panic!()
+        };
+        assert_eq!(change, PullRequestChange::Opened);
+        assert_eq!(
+            (pr.number, pr.head.as_str(), pr.base.as_str(), pr.draft),
+            (2, "changes", "master", false)
+        );
+        assert_eq!(pr.labels, vec!["bug"]);
+        assert_eq!(
+            pr_change(&fixture("pull_request.synchronize.json")),
+            PullRequestChange::Synchronized {
+                before: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e".into(),
+                after: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
+            }
+        );
+        assert_eq!(
+            pr_change(&fixture("pull_request.ready_for_review.json")),
+            PullRequestChange::ReadyForReview
+        );
+        assert_eq!(
+            pr_change(&fixture("pull_request.converted_to_draft.json")),
+            PullRequestChange::ConvertedToDraft
+        );
+        assert_eq!(pr_change(&fixture("pull_request.reopened.json")), PullRequestChange::Reopened);
+    }
+
+    #[test]
+    fn a_comment_knows_whether_it_is_on_a_pull_request() {
+        let Kind::Comment { on_pull_request, comment, .. } =
+            event("issue_comment.created.json").kind
+        else {
+            panic!()
+        };
+        assert!(!on_pull_request);
+        assert_eq!(comment.body, "You are totally right! I'll get this fixed right away.");
+        let on_pr = edited("issue_comment.created.json", |j| {
+            j["issue"]["pull_request"] = json!({"url": "x"})
+        });
+        let Kind::Comment { on_pull_request, .. } = event_of(&on_pr, "issue_comment").kind else {
+            panic!()
+        };
+        assert!(on_pull_request);
+    }
+
+    #[test]
+    fn review_states_are_read_in_either_case() {
+        for (state, expected) in [
+            ("approved", ReviewState::Approved),
+            ("CHANGES_REQUESTED", ReviewState::ChangesRequested),
+            ("commented", ReviewState::Commented),
+        ] {
+            let body = edited("pull_request_review.submitted.json", |j| {
+                j["review"]["state"] = json!(state)
+            });
+            let Kind::Review { review, .. } = event_of(&body, "pull_request_review").kind else {
+                panic!()
+            };
+            assert_eq!(review.state, expected);
+            assert_eq!(review.body, "", "a null review body becomes empty");
+        }
+    }
+
+    #[test]
+    fn star_and_watch_are_the_same_star() {
+        let star = event("star.created.json");
+        let watch = event("watch.started.json");
+        assert_eq!(star.kind, Kind::Star { starred: true, stars: Some(1) });
+        assert_eq!(watch.kind, star.kind);
+        assert_eq!(star.announcement_key(), watch.announcement_key());
+        assert!(star.announcement_key().is_some());
+        assert_eq!(event("star.deleted.json").kind, Kind::Star { starred: false, stars: Some(0) });
+        assert_eq!(event("star.deleted.json").announcement_key(), None);
+    }
+
+    #[test]
+    fn fork_release_push_and_refs() {
+        assert_eq!(
+            event("fork.json").kind,
+            Kind::Fork {
+                fork: Repo {
+                    full_name: "Octocoders/Hello-World".into(),
+                    url: "https://github.com/Octocoders/Hello-World".into()
+                },
+                owner: User {
+                    login: "Octocoders".into(),
+                    url: "https://github.com/Octocoders".into(),
+                    is_bot: false
+                },
+            }
+        );
+        let Kind::Release(release) = event("release.published.json").kind else { panic!() };
+        assert_eq!(
+            (release.name.as_str(), release.tag.as_str()),
+            ("0.0.1", "0.0.1"),
+            "an empty name falls back to the tag"
+        );
+        let Kind::Push(push) = event("push.json").kind else { panic!() };
+        assert_eq!(
+            (push.ref_type, push.ref_name.as_str(), push.created, push.commits.len()),
+            (RefType::Branch, "master", true, 1)
+        );
+        assert_eq!(push.commits[0].title, "Initial commit");
+        assert_eq!(
+            event("create.json").kind,
+            Kind::Ref { created: true, ref_type: RefType::Tag, name: "simple-tag".into() }
+        );
+        assert_eq!(
+            event("delete.json").kind,
+            Kind::Ref { created: false, ref_type: RefType::Tag, name: "simple-tag".into() }
+        );
+    }
+
+    #[test]
+    fn a_tag_deletion_push_without_commits_or_head_commit_normalizes() {
+        let body = edited("push.json", |j| {
+            j["ref"] = json!("refs/tags/v1.0");
+            j["deleted"] = json!(true);
+            j["created"] = json!(false);
+            j["commits"] = json!([]);
+            j["head_commit"] = Value::Null;
+            j["compare"] = Value::Null;
+        });
+        let Kind::Push(push) = event_of(&body, "push").kind else { panic!() };
+        assert_eq!(
+            (push.ref_type, push.ref_name.as_str(), push.deleted),
+            (RefType::Tag, "v1.0", true)
+        );
+        assert!(push.commits.is_empty());
+    }
+
+    #[test]
+    fn null_and_missing_optional_fields_normalize() {
+        let body = edited("issues.opened.json", |j| {
+            j["issue"]["body"] = Value::Null;
+            j["issue"].as_object_mut().unwrap().remove("labels");
+            j.as_object_mut().unwrap().remove("installation");
+        });
+        let Kind::Issue { issue, .. } = event_of(&body, "issues").kind else { panic!() };
+        assert_eq!((issue.body.as_str(), issue.labels.len()), ("", 0));
+        let body = edited("release.published.json", |j| j["release"]["name"] = Value::Null);
+        let Kind::Release(release) = event_of(&body, "release").kind else { panic!() };
+        assert_eq!(release.name, "0.0.1");
+    }
+
+    #[test]
+    fn bots_are_recognized_by_type_or_login() {
+        let by_type = edited("pull_request.opened.json", |j| j["sender"]["type"] = json!("Bot"));
+        assert!(event_of(&by_type, "pull_request").actor.is_bot);
+        let by_login =
+            edited("pull_request.opened.json", |j| j["sender"]["login"] = json!("dependabot[bot]"));
+        assert!(event_of(&by_login, "pull_request").actor.is_bot);
+        assert!(!event("pull_request.opened.json").actor.is_bot);
+    }
+
+    #[test]
+    fn ping_is_skipped_as_ping_with_its_zen_noted() {
+        let parsed = normalize("ping", ContentType::Json, &fixture("ping.json")).unwrap();
+        assert_eq!(parsed.normalized, Normalized::Skip("ping".into()));
+        assert_eq!(parsed.note.as_deref(), Some("zen: Anything added dilutes everything else."));
+    }
+
+    #[test]
+    fn other_events_and_actions_are_skipped_as_unsupported() {
+        let milestoned = edited("issues.opened.json", |j| j["action"] = json!("milestoned"));
+        let parsed = normalize("issues", ContentType::Json, &milestoned).unwrap();
+        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: issues.milestoned".into()));
         let parsed = normalize("made_up", ContentType::Json, b"{}").unwrap();
         assert_eq!(
             parsed,
             Parsed {
                 action: None,
                 repo: None,
+                note: None,
                 normalized: Normalized::Skip("unsupported: made_up".into())
             }
         );
+        let edited_comment =
+            edited("issue_comment.created.json", |j| j["action"] = json!("edited"));
+        let parsed = normalize("issue_comment", ContentType::Json, &edited_comment).unwrap();
+        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: issue_comment.edited".into()));
     }
 
     #[test]
@@ -305,21 +872,6 @@ mod tests {
     }
 
     #[test]
-    fn a_null_issue_body_becomes_empty() {
-        let mut json: serde_json::Value =
-            serde_json::from_slice(&fixture("issues.opened.json")).unwrap();
-        json["issue"]["body"] = serde_json::Value::Null;
-        let bytes = serde_json::to_vec(&json).unwrap();
-        let parsed = normalize("issues", ContentType::Json, &bytes).unwrap();
-        let Normalized::Event(event) = parsed.normalized else {
-            panic!("expected an event, got {:?}", parsed.normalized);
-        };
-        match &event.kind {
-            Kind::IssueOpened(issue) => assert_eq!(issue.body, ""),
-        }
-    }
-
-    #[test]
     fn bodies_that_are_not_json_objects_are_refused() {
         for body in [&b""[..], b"[]", b"\"text\"", b"{", b"\xff\xfe", b"null"] {
             assert!(
@@ -331,9 +883,14 @@ mod tests {
     }
 
     #[test]
-    fn an_issue_payload_without_an_issue_is_a_shape_error() {
+    fn a_payload_missing_what_its_event_needs_is_a_shape_error() {
         let got = normalize("issues", ContentType::Json, br#"{"action":"opened"}"#);
         assert!(matches!(got, Err(PayloadError::Shape(_))), "{got:?}");
+        let no_assignee = edited("issues.assigned.json", |j| {
+            j.as_object_mut().unwrap().remove("assignee");
+        });
+        let got = normalize("issues", ContentType::Json, &no_assignee);
+        assert_eq!(got, Err(PayloadError::Shape("missing field `assignee`".into())));
     }
 
     #[test]

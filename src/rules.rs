@@ -40,7 +40,7 @@ fn matches(event: &Event, route: &RouteConfig) -> bool {
 mod tests {
     use super::*;
     use crate::config::parse;
-    use crate::event::{Issue, Kind, Repo, User};
+    use crate::event::{Issue, IssueChange, Kind, Repo, User};
 
     fn issue_event(action: &str) -> Event {
         let user =
@@ -50,14 +50,17 @@ mod tests {
             action: Some(action.into()),
             repo: Repo { full_name: "o/r".into(), url: "https://github.com/o/r".into() },
             actor: user.clone(),
-            kind: Kind::IssueOpened(Issue {
-                number: 1,
-                title: "t".into(),
-                url: "https://github.com/o/r/issues/1".into(),
-                author: user,
-                body: String::new(),
-                labels: vec![],
-            }),
+            kind: Kind::Issue {
+                issue: Issue {
+                    number: 1,
+                    title: "t".into(),
+                    url: "https://github.com/o/r/issues/1".into(),
+                    author: user,
+                    body: String::new(),
+                    labels: vec![],
+                },
+                change: IssueChange::Opened,
+            },
         }
     }
 

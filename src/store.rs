@@ -75,6 +75,12 @@ const MIGRATIONS: &[&str] = &[
         sent_at_ms INTEGER NOT NULL,
         PRIMARY KEY (delivery_id, route, channel)
     );",
+    // 2: a note for the log (a ping's zen), and what a processed delivery announced, so that the
+    // same announcement from another delivery (watch started beside star created) is skipped.
+    "ALTER TABLE deliveries ADD COLUMN note TEXT;
+    ALTER TABLE deliveries ADD COLUMN announcement TEXT;
+    CREATE INDEX deliveries_announcement ON deliveries (announcement, finished_at_ms)
+        WHERE announcement IS NOT NULL;",
 ];
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -211,6 +217,10 @@ pub struct Attempt {
     pub action: Option<String>,
     /// The repository's `owner/name`.
     pub repo: Option<String>,
+    /// Shown in the delivery log, e.g. a ping's zen.
+    pub note: Option<String>,
+    /// What a processed delivery announced (see [`Store::announced_by`]).
+    pub announcement: Option<String>,
     pub outcome: Outcome,
     /// `(route, channel)` pairs this attempt posted to.
     pub sent: Vec<(usize, String)>,
@@ -230,6 +240,8 @@ pub struct DeliveryRow {
     pub attempts: u32,
     pub received_at_ms: i64,
     pub finished_at_ms: Option<i64>,
+    /// Something worth showing, such as a ping's zen.
+    pub note: Option<String>,
     /// `route N → channel` for each post made.
     pub sends: Vec<(usize, String)>,
 }
@@ -357,7 +369,8 @@ impl Store {
         tx.execute(
             "UPDATE deliveries
              SET status = ?2, reason = ?3, action = ?4, repo = ?5, attempts = attempts + 1,
-                 next_attempt_at_ms = ?6, lease_until_ms = 0, finished_at_ms = ?7
+                 next_attempt_at_ms = ?6, lease_until_ms = 0, finished_at_ms = ?7, note = ?8,
+                 announcement = ?9
              WHERE id = ?1",
             params![
                 id,
@@ -366,7 +379,10 @@ impl Store {
                 attempt.action,
                 attempt.repo,
                 next_attempt,
-                finished
+                finished,
+                attempt.note,
+                // Only what was posted suppresses a later duplicate.
+                attempt.announcement.as_deref().filter(|_| status == Status::Processed),
             ],
         )?;
         for (route, channel) in &attempt.sent {
@@ -380,11 +396,25 @@ impl Store {
         Ok(())
     }
 
+    /// The id of a delivery processed since `since_ms` that made `announcement`, if any.
+    pub fn announced_by(&self, announcement: &str, since_ms: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM deliveries
+                 WHERE announcement = ?1 AND finished_at_ms >= ?2 AND status = 'processed'
+                 ORDER BY finished_at_ms DESC LIMIT 1",
+                params![announcement, since_ms],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     /// The newest `limit` deliveries, newest first.
     pub fn list(&self, limit: usize) -> Result<Vec<DeliveryRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, event, action, repo, hook_id, status, reason, attempts,
-                    received_at_ms, finished_at_ms
+                    received_at_ms, finished_at_ms, note
              FROM deliveries ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit as i64], |row| {
@@ -400,6 +430,7 @@ impl Store {
                 attempts: row.get(7)?,
                 received_at_ms: row.get(8)?,
                 finished_at_ms: row.get(9)?,
+                note: row.get(10)?,
                 sends: Vec::new(),
             })
         })?;
@@ -529,7 +560,14 @@ mod tests {
     }
 
     fn attempt(outcome: Outcome) -> Attempt {
-        Attempt { action: Some("opened".into()), repo: Some("o/r".into()), outcome, sent: vec![] }
+        Attempt {
+            action: Some("opened".into()),
+            repo: Some("o/r".into()),
+            note: None,
+            announcement: None,
+            outcome,
+            sent: vec![],
+        }
     }
 
     fn open() -> (tempfile::TempDir, Store) {
@@ -620,6 +658,20 @@ mod tests {
         assert_eq!((rows[1].status, rows[1].reason.as_deref()), (Status::Skipped, Some("ping")));
         assert_eq!(rows[1].finished_at_ms, Some(3_000));
         assert!(store.claim(4_000, Duration::from_secs(1)).unwrap().is_none());
+    }
+
+    #[test]
+    fn announcements_are_found_only_when_processed_and_recent() {
+        let (_dir, mut store) = open();
+        store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
+        let starred =
+            |outcome| Attempt { announcement: Some("starred o/r by u".into()), ..attempt(outcome) };
+        store.record("a", &starred(Outcome::Failed { error: "x".into() }), 1_000).unwrap();
+        assert_eq!(store.announced_by("starred o/r by u", 0).unwrap(), None);
+        store.record("b", &starred(Outcome::Processed), 2_000).unwrap();
+        assert_eq!(store.announced_by("starred o/r by u", 1_500).unwrap().as_deref(), Some("b"));
+        assert_eq!(store.announced_by("starred o/r by u", 2_001).unwrap(), None);
+        assert_eq!(store.announced_by("starred o/r by v", 0).unwrap(), None);
     }
 
     #[test]

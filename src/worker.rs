@@ -13,6 +13,12 @@
 //! `failed`. A permanent failure (any other 4xx) fails it at once. Routes already posted by an
 //! earlier attempt are not posted again.
 //!
+//! # Duplicate announcements
+//!
+//! GitHub sends `watch` started alongside `star` created for one star. Both normalize to the
+//! same announcement; the first processed is posted, and the other is skipped with the reason
+//! `duplicate: already announced by delivery ID`.
+//!
 //! # Stopping
 //!
 //! [`Wakeup::stop`] lets the current delivery finish, then the thread returns.
@@ -28,6 +34,11 @@ use crate::render::{self, Message};
 use crate::rules;
 use crate::slack::{self, SendError};
 use crate::store::{Attempt, Claimed, Outcome, Store};
+
+/// How long an announcement (a star) suppresses the same announcement from another delivery.
+/// GitHub sends `watch` started within seconds of `star` created; a longer window also keeps
+/// star, unstar, star again from announcing twice.
+const ANNOUNCEMENT_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Wakes the worker early, or stops it.
 #[derive(Default)]
@@ -102,33 +113,7 @@ impl Worker {
     }
 
     fn attempt(&mut self, slack: &slack::Client, delivery: Claimed) {
-        let attempt =
-            match github::normalize(&delivery.event, delivery.content_type, &delivery.body) {
-                Err(e) => Attempt {
-                    action: None,
-                    repo: None,
-                    outcome: Outcome::Failed { error: e.to_string() },
-                    sent: Vec::new(),
-                },
-                Ok(parsed) => {
-                    let (outcome, sent) = match parsed.normalized {
-                        Normalized::Skip(reason) => (Outcome::Skipped { reason }, Vec::new()),
-                        Normalized::Event(event) => {
-                            let routes = rules::route(&event, &self.routes);
-                            if routes.is_empty() {
-                                (
-                                    Outcome::Skipped { reason: rules::NO_ROUTE.to_string() },
-                                    Vec::new(),
-                                )
-                            } else {
-                                let message = render::message(&event);
-                                self.send_all(slack, &delivery, &routes, &message)
-                            }
-                        }
-                    };
-                    Attempt { action: parsed.action, repo: parsed.repo, outcome, sent }
-                }
-            };
+        let attempt = self.decide(slack, &delivery);
         let (id, event) = (&delivery.id, &delivery.event);
         match &attempt.outcome {
             Outcome::Processed => tracing::info!(delivery = %id, %event, "processed"),
@@ -144,6 +129,64 @@ impl Worker {
         if let Err(e) = self.store.record(id, &attempt, now_ms()) {
             // The lease runs out and the delivery is attempted again: at worst a duplicate post.
             tracing::error!(delivery = %id, error = %e, "recording the outcome failed");
+        }
+    }
+
+    /// Normalizes, routes and sends one delivery; says what happened.
+    fn decide(&self, slack: &slack::Client, delivery: &Claimed) -> Attempt {
+        let parsed = match github::normalize(&delivery.event, delivery.content_type, &delivery.body)
+        {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                return Attempt {
+                    action: None,
+                    repo: None,
+                    note: None,
+                    announcement: None,
+                    outcome: Outcome::Failed { error: e.to_string() },
+                    sent: Vec::new(),
+                };
+            }
+        };
+        let mut attempt = Attempt {
+            action: parsed.action,
+            repo: parsed.repo,
+            note: parsed.note,
+            announcement: None,
+            outcome: Outcome::Processed,
+            sent: Vec::new(),
+        };
+        let event = match parsed.normalized {
+            Normalized::Event(event) => event,
+            Normalized::Skip(reason) => {
+                attempt.outcome = Outcome::Skipped { reason };
+                return attempt;
+            }
+        };
+        attempt.announcement = event.announcement_key();
+        let routes = rules::route(&event, &self.routes);
+        if routes.is_empty() {
+            attempt.outcome = Outcome::Skipped { reason: rules::NO_ROUTE.to_string() };
+        } else if let Some(earlier) = self.announced_earlier(attempt.announcement.as_deref()) {
+            let reason = format!("duplicate: already announced by delivery {earlier}");
+            attempt.outcome = Outcome::Skipped { reason };
+        } else {
+            let message = render::message(&event);
+            (attempt.outcome, attempt.sent) = self.send_all(slack, delivery, &routes, &message);
+        }
+        attempt
+    }
+
+    /// The delivery that already made `announcement` within [`ANNOUNCEMENT_WINDOW`], if any.
+    fn announced_earlier(&self, announcement: Option<&str>) -> Option<String> {
+        let since = now_ms() - ANNOUNCEMENT_WINDOW.as_millis() as i64;
+        match self.store.announced_by(announcement?, since) {
+            Ok(earlier) => earlier,
+            Err(e) => {
+                // Better a second star message than a lost first one.
+                tracing::warn!(error = %e, "looking up earlier announcements failed");
+                None
+            }
         }
     }
 
@@ -170,7 +213,7 @@ impl Worker {
             let result = match self.targets.get(&m.channel) {
                 Some(Target::Slack(url)) => slack.send(url, message),
                 Some(Target::Console) => {
-                    println!("[{}] {}", m.channel, message.text);
+                    println!("{}: {}", m.channel, message.text);
                     Ok(())
                 }
                 None => {

@@ -1,5 +1,6 @@
 //! One integration-test binary that runs the real `notifier` executable.
 
 mod commands;
+mod events;
 mod serve;
 mod support;

@@ -17,13 +17,13 @@ fn issues_to_slack(slack: &MockSlack, extra: &str) -> Workspace {
 
 fn issue_opened_message() -> serde_json::Value {
     json!({
-        "text": "Codertocat opened issue #1 in Codertocat/Hello-World: Spelling error in the README file",
+        "text": "[Codertocat/Hello-World] Codertocat opened issue #1: Spelling error in the README file",
         "blocks": [
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "*<https://github.com/Codertocat|Codertocat>* opened \
+                    "text": "*<https://github.com/Codertocat|Codertocat>* opened issue \
                              <https://github.com/Codertocat/Hello-World/issues/1|#1 Spelling error in the README file>\n\
                              >It looks like you accidently spelled 'commit' with two 't's."
                 }
@@ -372,13 +372,23 @@ fn embedded_defaults_print_issues_on_the_console_channel() {
     assert!(server.url.ends_with("/webhook"), "{}", server.url);
     assert_eq!(server.deliver("issues", "d-console", &fixture("issues.opened.json")).0, 202);
     let line = wait_for("the console line", || {
-        server.stdout().lines().find(|l| l.starts_with("[console]")).map(str::to_string)
+        server.stdout().lines().find(|l| l.starts_with("console: ")).map(str::to_string)
     });
     assert_eq!(
         line,
-        "[console] Codertocat opened issue #1 in Codertocat/Hello-World: Spelling error in the README file"
+        "console: [Codertocat/Hello-World] Codertocat opened issue #1: Spelling error in the README file"
     );
     assert!(ws.path("notifier.db").exists(), "the default database is ./notifier.db");
+
+    // The defaults skip issue edits, which are too chatty to announce.
+    assert_eq!(server.deliver("issues", "d-edited", &fixture("issues.edited.json")).0, 202);
+    let edited = wait_for("d-edited to finish", || {
+        let out = notifier().current_dir(ws.dir.path()).args(["deliveries", "--json"]).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line = text.lines().find(|l| l.contains("d-edited") && !l.contains("\"pending\""))?;
+        Some(serde_json::from_str::<serde_json::Value>(line).unwrap())
+    });
+    assert_eq!((edited["status"].as_str(), edited["reason"].as_str()), (Some("skipped"), Some("no route matched")));
 }
 
 #[test]
