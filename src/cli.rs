@@ -46,6 +46,11 @@ pub enum Command {
         /// Payload file (JSON, as GitHub sends it).
         file: PathBuf,
     },
+    /// Check the config, or show where an event would go.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Show stored deliveries, newest first.
     Deliveries {
         /// One JSON object per line instead of a table.
@@ -54,6 +59,23 @@ pub enum Command {
         /// How many deliveries to show.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate the config and list its routes; with --payload or --delivery, show which routes
+    /// an event matches and why the others don't, and the message it would get. Sends nothing.
+    Check {
+        /// The X-GitHub-Event of --payload; default: the file name up to its first dot.
+        #[arg(long, value_name = "EVENT", requires = "payload")]
+        event: Option<String>,
+        /// A payload file to route (JSON, as GitHub sends it).
+        #[arg(long, value_name = "FILE", conflicts_with = "delivery")]
+        payload: Option<PathBuf>,
+        /// A stored delivery to route, by its X-GitHub-Delivery id.
+        #[arg(long, value_name = "ID")]
+        delivery: Option<String>,
     },
 }
 

@@ -25,6 +25,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::github;
+use crate::rules::{self, Bots, Pattern, Then};
 use crate::signature::Secret;
 use crate::slack::WebhookUrl;
 
@@ -135,13 +137,26 @@ impl fmt::Debug for UrlSource {
     }
 }
 
+/// One `[[routes]]` table. Every matcher is optional; an empty list or `None` matches anything.
+/// See [`crate::rules`] for what each one matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
-    /// GitHub event names (`X-GitHub-Event`); empty matches every event.
+    /// GitHub event names (`X-GitHub-Event`).
     pub events: Vec<String>,
-    /// Payload `action`s; empty matches every action, and events without one.
+    /// Payload `action`s; a non-empty list never matches events without an action.
     pub actions: Vec<String>,
-    pub channel: String,
+    pub repos: Vec<Pattern>,
+    pub branches: Vec<Pattern>,
+    pub labels_any: Vec<Pattern>,
+    pub labels_none: Vec<Pattern>,
+    pub authors: Vec<Pattern>,
+    pub authors_none: Vec<Pattern>,
+    pub bots: Bots,
+    pub draft: Option<bool>,
+    pub then: Then,
+    /// Try later routes too after this one matches.
+    pub continue_: bool,
+    /// The route's `[[routes]]` header.
     pub at: Location,
 }
 
@@ -189,6 +204,18 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
+impl ConfigErrors {
+    /// One line for the whole: `2 problems in notifier.toml`.
+    pub fn summary(&self) -> String {
+        let file = self.0.first().map_or("the config", |e| &*e.at.file);
+        match self.0.len() {
+            1 => format!("1 problem in {file}"),
+            n => format!("{n} problems in {file}"),
+        }
+    }
+}
+
+/// Every problem on a line of its own, as `FILE:LINE:COLUMN: message`.
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, error) in self.0.iter().enumerate() {
@@ -233,7 +260,28 @@ pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// What lives outside the config file, read and checked.
+#[derive(Debug)]
+pub struct Resolved {
+    pub secrets: Vec<Secret>,
+    pub targets: BTreeMap<String, Target>,
+}
+
 impl Config {
+    /// Reads the secrets and the channels' URLs, reporting every problem with both at once.
+    /// `serve` and `rules check` both call this, so they refuse a config with the same messages.
+    pub fn resolve(&self) -> Result<Resolved, ConfigErrors> {
+        match (self.secrets(), self.channel_targets()) {
+            (Ok(secrets), Ok(targets)) => Ok(Resolved { secrets, targets }),
+            (secrets, targets) => {
+                let mut errors = secrets.err().map(|e| e.0).unwrap_or_default();
+                errors.extend(targets.err().map(|e| e.0).unwrap_or_default());
+                errors.sort_by_key(|e| (e.at.line, e.at.column));
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+
     /// The webhook secrets, read from their variables or files. Blocks on file reads.
     pub fn secrets(&self) -> Result<Vec<Secret>, ConfigErrors> {
         self.secrets_from(|name| std::env::var_os(name))
@@ -396,7 +444,24 @@ struct RawRoute {
     events: Vec<Spanned<String>>,
     #[serde(default)]
     actions: Vec<Spanned<String>>,
-    channel: Spanned<String>,
+    #[serde(default)]
+    repos: Vec<Spanned<String>>,
+    #[serde(default)]
+    branches: Vec<Spanned<String>>,
+    #[serde(default)]
+    labels_any: Vec<Spanned<String>>,
+    #[serde(default)]
+    labels_none: Vec<Spanned<String>>,
+    #[serde(default)]
+    authors: Vec<Spanned<String>>,
+    #[serde(default)]
+    authors_none: Vec<Spanned<String>>,
+    bots: Option<Spanned<String>>,
+    draft: Option<bool>,
+    channel: Option<Spanned<String>>,
+    skip: Option<Spanned<String>>,
+    #[serde(rename = "continue")]
+    continue_: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -486,6 +551,8 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
     };
 
     let mut channels = BTreeMap::new();
+    // Every channel named, valid or not, so a route naming a broken one is not called undefined.
+    let declared: Vec<String> = raw.channels.keys().map(|name| name.get_ref().clone()).collect();
     for (name, channel) in raw.channels {
         let name_span = name.span();
         let name = name.into_inner();
@@ -498,38 +565,200 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
     }
 
     let mut routes = Vec::new();
+    // Whether each route was free of problems; a broken one is left out of the shadowing check,
+    // which would otherwise report consequences of its problem.
+    let mut sound = Vec::new();
     for route in raw.routes {
-        let at = p.at(route.span());
-        let route = route.into_inner();
-        let channel_span = route.channel.span();
-        let channel = route.channel.into_inner();
-        if !channels.contains_key(&channel) {
-            let defined: Vec<&str> = channels.keys().map(String::as_str).collect();
-            let hint = if defined.is_empty() {
-                "no channels are defined; add a [channels.NAME] table".to_string()
-            } else {
-                format!("defined channels: {}", defined.join(", "))
-            };
-            p.push(channel_span, format!("route names undefined channel '{channel}' ({hint})"));
+        let before = p.errors.len();
+        routes.push(validate_route(route, &declared, p));
+        sound.push(p.errors.len() == before);
+    }
+    for (j, later) in routes.iter().enumerate() {
+        let shadowing = (0..j).find(|&i| sound[i] && sound[j] && rules::shadows(&routes[i], later));
+        if let Some(i) = shadowing {
+            p.errors.push(ConfigError {
+                at: later.at.clone(),
+                message: format!(
+                    "route {} can never match: route {} (line {}) matches every delivery it would \
+                     and does not continue",
+                    j + 1,
+                    i + 1,
+                    routes[i].at.line
+                ),
+            });
         }
-        let mut names = |list: Vec<Spanned<String>>, what: &str| -> Vec<String> {
+    }
+
+    Config { origin: p.locator.file.to_string(), server, storage, worker, channels, routes }
+}
+
+fn validate_route(raw: Spanned<RawRoute>, channels: &[String], p: &mut Problems) -> RouteConfig {
+    let at = p.at(raw.span());
+    let table_span = raw.span();
+    let raw = raw.into_inner();
+
+    let mut events = Vec::new();
+    for event in raw.events {
+        let name = event.get_ref();
+        if github::SUPPORTED.iter().any(|(known, _)| known == name) {
+            events.push(event.into_inner());
+        } else if name == "ping" {
+            p.push(
+                event.span(),
+                "ping deliveries are always recorded as skipped ('ping'); no route can post them",
+            );
+        } else {
+            let known: Vec<&str> = github::SUPPORTED.iter().map(|(e, _)| *e).collect();
+            let hint = match suggest(name, &known) {
+                Some(near) => format!("did you mean '{near}'? "),
+                None => String::new(),
+            };
+            p.push(
+                event.span(),
+                format!("unknown event '{name}'; {hint}notifier handles: {}", known.join(", ")),
+            );
+        }
+    }
+
+    let mut actions = Vec::new();
+    for action in raw.actions {
+        let name = action.get_ref();
+        let of_events: Vec<(&str, &[&str])> = github::SUPPORTED
+            .iter()
+            .filter(|(e, _)| events.is_empty() || events.iter().any(|x| x == e))
+            .copied()
+            .collect();
+        let known: Vec<&str> =
+            of_events.iter().flat_map(|(_, actions)| actions.iter().copied()).collect();
+        if known.contains(&name.as_str()) {
+            actions.push(action.into_inner());
+            continue;
+        }
+        let scope =
+            if events.is_empty() { String::new() } else { format!(" for {}", events.join(", ")) };
+        let message = if known.is_empty() {
+            format!("{} has no actions; remove actions", events.join(", "))
+        } else if name == "merged"
+            && (events.is_empty() || events.iter().any(|e| e == "pull_request"))
+        {
+            format!(
+                "unknown action 'merged'{scope}: GitHub sends a merge as 'closed'; use actions = [\"closed\"] \
+                 (the message tells merged from closed)"
+            )
+        } else {
+            let hint = suggest(name, &known)
+                .map(|near| format!("did you mean '{near}'? "))
+                .unwrap_or_default();
+            let mut unique = known.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            format!("unknown action '{name}'{scope}; {hint}notifier handles: {}", unique.join(", "))
+        };
+        p.push(action.span(), message);
+    }
+
+    let mut patterns =
+        |list: Vec<Spanned<String>>, key: &str, case_insensitive: bool| -> Vec<Pattern> {
             list.into_iter()
-                .filter_map(|item| {
-                    if item.get_ref().trim().is_empty() {
-                        p.push(item.span(), format!("empty {what} name"));
+                .filter_map(|item| match Pattern::new(item.get_ref(), case_insensitive) {
+                    Ok(_) if item.get_ref().is_empty() => {
+                        p.push(item.span(), format!("empty pattern in {key}"));
                         None
-                    } else {
-                        Some(item.into_inner())
+                    }
+                    Ok(pattern) => Some(pattern),
+                    Err(why) => {
+                        p.push(
+                            item.span(),
+                            format!("invalid pattern '{}' in {key}: {why}", item.get_ref()),
+                        );
+                        None
                     }
                 })
                 .collect()
         };
-        let events = names(route.events, "event");
-        let actions = names(route.actions, "action");
-        routes.push(RouteConfig { events, actions, channel, at });
-    }
+    let repos = patterns(raw.repos, "repos", true);
+    let branches = patterns(raw.branches, "branches", false);
+    let labels_any = patterns(raw.labels_any, "labels_any", true);
+    let labels_none = patterns(raw.labels_none, "labels_none", true);
+    let authors = patterns(raw.authors, "authors", true);
+    let authors_none = patterns(raw.authors_none, "authors_none", true);
 
-    Config { origin: p.locator.file.to_string(), server, storage, worker, channels, routes }
+    let bots = match raw.bots {
+        None => Bots::Include,
+        Some(bots) => match bots.get_ref().as_str() {
+            "include" => Bots::Include,
+            "exclude" => Bots::Exclude,
+            "only" => Bots::Only,
+            other => {
+                p.push(
+                    bots.span(),
+                    format!("bots = '{other}' is not one of \"include\", \"exclude\", \"only\""),
+                );
+                Bots::Include
+            }
+        },
+    };
+
+    let continue_ = raw.continue_.as_ref().is_some_and(|c| *c.get_ref());
+    let then = match (raw.channel, raw.skip) {
+        (Some(channel), None) => {
+            if !channels.contains(channel.get_ref()) {
+                let hint = if channels.is_empty() {
+                    "no channels are defined; add a [channels.NAME] table".to_string()
+                } else {
+                    format!("defined channels: {}", channels.join(", "))
+                };
+                p.push(
+                    channel.span(),
+                    format!("route names undefined channel '{}' ({hint})", channel.get_ref()),
+                );
+            }
+            Then::Channel(channel.into_inner())
+        }
+        (None, Some(skip)) => {
+            if skip.get_ref().trim().is_empty() {
+                p.push(skip.span(), "skip needs a reason, e.g. skip = \"noise: new commits\"");
+            }
+            if let Some(c) = raw.continue_.as_ref().filter(|c| *c.get_ref()) {
+                p.push(c.span(), "a skip route ends routing; continue = true has no effect here");
+            }
+            Then::Skip(skip.into_inner())
+        }
+        (Some(channel), Some(_)) => {
+            p.push(channel.span(), "a route takes channel or skip, not both");
+            Then::Channel(channel.into_inner())
+        }
+        (None, None) => {
+            p.push(table_span, "route needs channel = \"NAME\" or skip = \"reason\"");
+            Then::Skip(String::new())
+        }
+    };
+
+    RouteConfig {
+        events,
+        actions,
+        repos,
+        branches,
+        labels_any,
+        labels_none,
+        authors,
+        authors_none,
+        bots,
+        draft: raw.draft,
+        then,
+        continue_,
+        at,
+    }
+}
+
+/// The known name closest to `name`, if it is close enough to be a typo.
+fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 fn validate_server(raw: RawServer, p: &mut Problems) -> ServerConfig {
@@ -763,7 +992,61 @@ channel = "nowhere"
                 "test.toml:4:18: max_body_bytes must be a positive integer",
                 "test.toml:7:8: unknown channel kind 'slak'; expected \"slack\" or \"console\"",
                 "test.toml:9:1: slack channel 'reviews' needs webhook_url_env (preferred) or webhook_url",
-                "test.toml:14:11: route names undefined channel 'nowhere' (no channels are defined; add a [channels.NAME] table)",
+                "test.toml:14:11: route names undefined channel 'nowhere' (defined channels: dev, reviews)",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_route_problem_is_reported_with_its_location() {
+        let text = r#"[channels.dev]
+kind = "console"
+
+[[routes]]
+events = ["pull_requests", "ping", "issues"]
+actions = ["merged", "opend"]
+channel = "dev"
+
+[[routes]]
+events = ["push"]
+actions = ["opened"]
+repos = ["octo-org/{api"]
+bots = "never"
+skip = "noise"
+continue = true
+
+[[routes]]
+channel = "dev"
+skip = "both"
+
+[[routes]]
+draft = true
+"#;
+        assert_eq!(
+            errors(text),
+            vec![
+                "test.toml:5:11: unknown event 'pull_requests'; did you mean 'pull_request'? notifier handles: issues, issue_comment, pull_request, pull_request_review, star, watch, fork, release, push, create, delete",
+                "test.toml:5:28: ping deliveries are always recorded as skipped ('ping'); no route can post them",
+                "test.toml:6:12: unknown action 'merged' for issues; notifier handles: assigned, closed, edited, labeled, opened, reopened, unassigned, unlabeled",
+                "test.toml:6:22: unknown action 'opend' for issues; did you mean 'opened'? notifier handles: assigned, closed, edited, labeled, opened, reopened, unassigned, unlabeled",
+                "test.toml:11:12: push has no actions; remove actions",
+                "test.toml:12:10: invalid pattern 'octo-org/{api' in repos: unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)",
+                "test.toml:13:8: bots = 'never' is not one of \"include\", \"exclude\", \"only\"",
+                "test.toml:15:12: a skip route ends routing; continue = true has no effect here",
+                "test.toml:18:11: a route takes channel or skip, not both",
+                "test.toml:21:1: route needs channel = \"NAME\" or skip = \"reason\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_route_that_can_never_match_is_reported() {
+        let text = "[channels.dev]\nkind = \"console\"\n\n[[routes]]\nevents = [\"issues\"]\nchannel = \"dev\"\n\n\
+                    [[routes]]\nevents = [\"issues\"]\nactions = [\"opened\"]\nchannel = \"dev\"\n";
+        assert_eq!(
+            errors(text),
+            vec![
+                "test.toml:8:1: route 2 can never match: route 1 (line 4) matches every delivery it would and does not continue"
             ]
         );
     }

@@ -219,6 +219,49 @@ impl RefType {
 }
 
 impl Event {
+    /// The branch routes' `branches` match: a pull request's base, a pushed branch, or a created
+    /// or deleted branch. `None` for tags and events without a branch.
+    pub fn branch(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::PullRequest { pr, .. } | Kind::Review { pr, .. } => Some(&pr.base),
+            Kind::Push(push) if push.ref_type == RefType::Branch => Some(&push.ref_name),
+            Kind::Ref { ref_type: RefType::Branch, name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The labels of the issue or pull request the event is about.
+    pub fn labels(&self) -> &[String] {
+        match &self.kind {
+            Kind::Issue { issue, .. } | Kind::Comment { issue, .. } => &issue.labels,
+            Kind::PullRequest { pr, .. } | Kind::Review { pr, .. } => &pr.labels,
+            _ => &[],
+        }
+    }
+
+    /// Logins routes' `authors` match: the sender, and the author of the issue or pull request
+    /// the event is about when that is someone else.
+    pub fn people(&self) -> Vec<&str> {
+        let author = match &self.kind {
+            Kind::Issue { issue, .. } | Kind::Comment { issue, .. } => Some(&issue.author),
+            Kind::PullRequest { pr, .. } | Kind::Review { pr, .. } => Some(&pr.author),
+            _ => None,
+        };
+        let mut people = vec![self.actor.login.as_str()];
+        if let Some(author) = author.filter(|a| a.login != self.actor.login) {
+            people.push(&author.login);
+        }
+        people
+    }
+
+    /// Whether the pull request the event is about is a draft; `None` if it is not about one.
+    pub fn draft(&self) -> Option<bool> {
+        match &self.kind {
+            Kind::PullRequest { pr, .. } | Kind::Review { pr, .. } => Some(pr.draft),
+            _ => None,
+        }
+    }
+
     /// Two deliveries with the same key announce the same thing, and only the first is posted.
     /// GitHub sends `watch` started alongside `star` created for one star.
     pub fn announcement_key(&self) -> Option<String> {

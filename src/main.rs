@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use notifier::cli::Cli;
+use notifier::config::ConfigErrors;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +19,13 @@ fn main() -> ExitCode {
     match notifier::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(problems) = e.downcast_ref::<ConfigErrors>() {
+                // Each problem on its own line, as FILE:LINE:COLUMN: message, so editors and
+                // terminals can jump to it.
+                eprintln!("{problems}");
+                eprintln!("error: {}", problems.summary());
+                return ExitCode::FAILURE;
+            }
             let mut message = format!("error: {e}");
             let mut source = e.source();
             while let Some(cause) = source {

@@ -333,11 +333,7 @@ impl Store {
                     Ok(Claimed {
                         id: row.get(0)?,
                         event: row.get(1)?,
-                        content_type: if content_type == ContentType::Form.as_str() {
-                            ContentType::Form
-                        } else {
-                            ContentType::Json
-                        },
+                        content_type: ContentType::from_stored(&content_type),
                         body: row.get(3)?,
                         attempts: row.get(4)?,
                         sent: Vec::new(),
@@ -406,6 +402,21 @@ impl Store {
                  ORDER BY finished_at_ms DESC LIMIT 1",
                 params![announcement, since_ms],
                 |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A stored delivery's event name, content type and body, by id.
+    pub fn payload(&self, id: &str) -> Result<Option<(String, ContentType, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT event, content_type, body FROM deliveries WHERE id = ?1",
+                [id],
+                |row| {
+                    let content_type: String = row.get(1)?;
+                    Ok((row.get(0)?, ContentType::from_stored(&content_type), row.get(2)?))
+                },
             )
             .optional()?)
     }

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::{RouteConfig, Target, WorkerConfig};
 use crate::github::{self, Normalized};
 use crate::render::{self, Message};
-use crate::rules;
+use crate::rules::{self, Decision};
 use crate::slack::{self, SendError};
 use crate::store::{Attempt, Claimed, Outcome, Store};
 
@@ -164,10 +164,14 @@ impl Worker {
             }
         };
         attempt.announcement = event.announcement_key();
-        let routes = rules::route(&event, &self.routes);
-        if routes.is_empty() {
-            attempt.outcome = Outcome::Skipped { reason: rules::NO_ROUTE.to_string() };
-        } else if let Some(earlier) = self.announced_earlier(attempt.announcement.as_deref()) {
+        let routes = match rules::route(&event, &self.routes) {
+            Decision::Send(routes) => routes,
+            Decision::Skip { reason, .. } => {
+                attempt.outcome = Outcome::Skipped { reason };
+                return attempt;
+            }
+        };
+        if let Some(earlier) = self.announced_earlier(attempt.announcement.as_deref()) {
             let reason = format!("duplicate: already announced by delivery {earlier}");
             attempt.outcome = Outcome::Skipped { reason };
         } else {

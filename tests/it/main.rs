@@ -2,5 +2,6 @@
 
 mod commands;
 mod events;
+mod rules;
 mod serve;
 mod support;

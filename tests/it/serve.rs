@@ -383,12 +383,16 @@ fn embedded_defaults_print_issues_on_the_console_channel() {
     // The defaults skip issue edits, which are too chatty to announce.
     assert_eq!(server.deliver("issues", "d-edited", &fixture("issues.edited.json")).0, 202);
     let edited = wait_for("d-edited to finish", || {
-        let out = notifier().current_dir(ws.dir.path()).args(["deliveries", "--json"]).output().unwrap();
+        let out =
+            notifier().current_dir(ws.dir.path()).args(["deliveries", "--json"]).output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
         let line = text.lines().find(|l| l.contains("d-edited") && !l.contains("\"pending\""))?;
         Some(serde_json::from_str::<serde_json::Value>(line).unwrap())
     });
-    assert_eq!((edited["status"].as_str(), edited["reason"].as_str()), (Some("skipped"), Some("no route matched")));
+    assert_eq!(
+        (edited["status"].as_str(), edited["reason"].as_str()),
+        (Some("skipped"), Some("no route matched"))
+    );
 }
 
 #[test]

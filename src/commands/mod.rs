@@ -1,0 +1,77 @@
+//! One function per subcommand, one file each: open the config and the store, call the stages,
+//! print.
+//!
+//! This is the only module that prints to stdout (tables, JSON lines, the listening line), and
+//! the only one that knows comfy-table.
+
+mod deliveries;
+mod render;
+mod rules;
+mod serve;
+mod sign;
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::Error;
+use crate::cli::{Cli, Command, RulesCommand};
+use crate::config::{self, Config};
+use crate::store::Store;
+
+pub use serve::Relay;
+
+/// Runs the subcommand `cli` names.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let load = || -> Result<Config, Error> {
+        let mut config = config::load(cli.config.as_deref())?;
+        if let Some(db) = &cli.db {
+            config.storage.path = db.clone();
+        }
+        Ok(config)
+    };
+    match &cli.command {
+        Command::Serve { listen } => {
+            let mut config = load()?;
+            if let Some(listen) = listen {
+                config.server.listen = *listen;
+            }
+            serve::serve(config)
+        }
+        Command::Sign { file, secret_env } => {
+            sign::sign(&load()?, file.as_deref(), secret_env.as_deref())
+        }
+        // A preview needs no config: it shows the message whatever the routes say.
+        Command::Render { event, file } => render::render(event.as_deref(), file),
+        Command::Deliveries { json, limit } => deliveries::deliveries(&load()?, *json, *limit),
+        Command::Rules { command: RulesCommand::Check { event, payload, delivery } } => {
+            rules::check(&load()?, event.as_deref(), payload.as_deref(), delivery.as_deref())
+        }
+    }
+}
+
+pub(crate) fn open_store(path: &Path) -> Result<Store, Error> {
+    open_store_with_timeout(path, crate::store::DEFAULT_BUSY_TIMEOUT)
+}
+
+pub(crate) fn open_store_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Store, Error> {
+    Store::open_with_timeout(path, busy_timeout)
+        .map_err(|e| format!("opening database {}: {e}", path.display()).into())
+}
+
+/// The event name a payload file is named for: `pull_request.opened.json` → `pull_request`.
+fn event_from_file_name(file: &Path) -> Result<String, Error> {
+    file.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.split('.').next())
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!("can't tell the event from {}; pass --event EVENT", file.display()).into()
+        })
+}
+
+/// A time for people: RFC 3339 in UTC, to the second.
+fn timestamp(ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}

@@ -1,0 +1,142 @@
+//! `notifier serve`.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::open_store_with_timeout;
+use crate::Error;
+use crate::config::Config;
+use crate::server::{self, Intake};
+use crate::signature::Secret;
+use crate::store::Writer;
+use crate::worker::{Wakeup, Worker};
+
+/// Secrets shorter than this are easy to guess; GitHub suggests a long random string.
+const SECRET_MIN_LEN: usize = 16;
+
+/// `notifier serve`: checks everything it can before opening the port, then receives webhooks
+/// until SIGINT or SIGTERM.
+pub(super) fn serve(config: Config) -> Result<(), Error> {
+    let relay = Relay::start(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("notifier-http")
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.server.listen))
+        .map_err(|e| format!("listening on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| format!("reading the bound address: {e}"))?;
+    println!("listening on http://{addr}{}", config.server.path);
+    tracing::info!(config = %config.origin, db = %config.storage.path.display(), "serving");
+    runtime.block_on(server::run(listener, relay.intake(), shutdown_signal()));
+    drop(runtime);
+    relay.stop();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The parts of `serve` behind the HTTP listener: the writer thread the receiver stores through,
+/// and the worker thread. Started before any port is opened, so that every config and storage
+/// problem is reported first.
+pub struct Relay {
+    intake: Arc<Intake>,
+    wakeup: Arc<Wakeup>,
+    writer_thread: JoinHandle<()>,
+    worker_thread: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Resolves secrets and channel URLs (reporting every problem), opens the database, and
+    /// starts the writer and worker threads.
+    pub fn start(config: &Config) -> Result<Relay, Error> {
+        let crate::config::Resolved { secrets, targets } = config.resolve()?;
+        warn_about_weak_secrets(&secrets);
+        let db = &config.storage.path;
+        let timeout = config.storage.busy_timeout;
+        let writer_store = open_store_with_timeout(db, timeout)?;
+        let worker_store = open_store_with_timeout(db, timeout)?;
+
+        let wakeup = Arc::new(Wakeup::default());
+        let on_stored = {
+            let wakeup = Arc::clone(&wakeup);
+            move || wakeup.notify()
+        };
+        let (writer, writer_thread) = Writer::spawn(writer_store, on_stored)
+            .map_err(|e| format!("starting the writer thread: {e}"))?;
+        let worker = Worker {
+            store: worker_store,
+            routes: config.routes.clone(),
+            targets,
+            settings: config.worker.clone(),
+        };
+        let worker_thread = worker
+            .spawn(Arc::clone(&wakeup))
+            .map_err(|e| format!("starting the worker thread: {e}"))?;
+        let intake = Arc::new(Intake {
+            path: config.server.path.clone(),
+            secrets,
+            max_body_bytes: config.server.max_body_bytes,
+            writer,
+        });
+        Ok(Relay { intake, wakeup, writer_thread, worker_thread })
+    }
+
+    /// What the HTTP server hands each webhook to.
+    pub fn intake(&self) -> Arc<Intake> {
+        Arc::clone(&self.intake)
+    }
+
+    /// Waits for the writer to answer what it holds and the worker to finish its current
+    /// delivery. Call once the server has stopped and dropped its intakes.
+    pub fn stop(self) {
+        // With the last Intake gone, the writer's channel closes and its thread ends.
+        drop(self.intake);
+        self.wakeup.stop();
+        let _ = self.writer_thread.join();
+        let _ = self.worker_thread.join();
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+}
+
+fn warn_about_weak_secrets(secrets: &[Secret]) {
+    for (i, secret) in secrets.iter().enumerate() {
+        let bytes = secret.as_bytes();
+        if bytes.len() < SECRET_MIN_LEN {
+            tracing::warn!(
+                secret = i + 1,
+                "webhook secret is shorter than {SECRET_MIN_LEN} bytes; use a long random string"
+            );
+        }
+        if bytes.first().is_some_and(u8::is_ascii_whitespace)
+            || bytes.last().is_some_and(u8::is_ascii_whitespace)
+        {
+            tracing::warn!(
+                secret = i + 1,
+                "webhook secret starts or ends with whitespace; GitHub signs with the secret exactly as entered"
+            );
+        }
+    }
+}
