@@ -42,7 +42,7 @@ fn main() -> Result<(), notifier::Error> {
         "[server]\nsecret_env = \"NOTIFIER_BENCH_SECRET\"\n\
          [storage]\npath = {:?}\n\
          [worker]\npoll_interval_ms = 1000\n\
-         [channels.dev]\nkind = \"slack\"\nwebhook_url = \"{slack_url}\"\n\
+         [channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{slack_url}\"\n\
          [[routes]]\nevents = [\"issues\"]\nchannel = \"dev\"\n",
         dir.path().join("bench.db").display().to_string()
     );
@@ -155,10 +155,10 @@ fn stub_slack(posted: Arc<AtomicUsize>) -> std::io::Result<String> {
                         if line.trim_end().is_empty() {
                             break;
                         }
-                        if let Some((name, value)) = line.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap_or(0);
                         }
                     }
                     let mut body = vec![0; length];

@@ -42,6 +42,7 @@ path = "notifier.db"
 
 [channels.console]
 kind = "console"
+max_per_second = 0
 
 # Issues, except edits (too chatty to announce).
 [[routes]]
@@ -83,6 +84,12 @@ pub struct ServerConfig {
     pub path: String,
     pub secrets: Vec<Located<SecretSource>>,
     pub max_body_bytes: u64,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +106,14 @@ pub struct StorageConfig {
     /// How long a write waits for a lock held by another process before the receiver gives up
     /// and answers 503.
     pub busy_timeout: Duration,
+    /// The most the database file may grow to; past it the receiver answers 503.
+    pub max_bytes: Option<u64>,
+}
+
+impl StorageConfig {
+    pub fn options(&self) -> crate::store::Options {
+        crate::store::Options { busy_timeout: self.busy_timeout, max_bytes: self.max_bytes }
+    }
 }
 
 /// Timings of the worker. Tests set them to milliseconds.
@@ -114,13 +129,25 @@ pub struct WorkerConfig {
     pub retry_max: Duration,
     /// Timeout of one request to Slack, connecting included.
     pub send_timeout: Duration,
+    /// A message still failing this long after it was queued is marked `failed`.
+    pub give_up_after: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelConfig {
+    pub kind: ChannelKind,
+    /// Messages a second, with short bursts; 0 turns pacing off.
+    pub max_per_second: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelConfig {
+pub enum ChannelKind {
     Slack { url: Located<UrlSource> },
     Console,
 }
+
+/// Slack's rate limit for an incoming webhook: about one message a second.
+pub const DEFAULT_MAX_PER_SECOND: f64 = 1.0;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum UrlSource {
@@ -165,6 +192,13 @@ pub struct RouteConfig {
 pub enum Target {
     Slack(WebhookUrl),
     Console,
+}
+
+/// A channel, resolved: where its messages go, and how fast.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub target: Target,
+    pub max_per_second: f64,
 }
 
 /// A place in a config file, for messages.
@@ -264,7 +298,7 @@ pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigErrors> {
 #[derive(Debug)]
 pub struct Resolved {
     pub secrets: Vec<Secret>,
-    pub targets: BTreeMap<String, Target>,
+    pub channels: BTreeMap<String, Destination>,
 }
 
 impl Config {
@@ -272,7 +306,7 @@ impl Config {
     /// `serve` and `rules check` both call this, so they refuse a config with the same messages.
     pub fn resolve(&self) -> Result<Resolved, ConfigErrors> {
         match (self.secrets(), self.channel_targets()) {
-            (Ok(secrets), Ok(targets)) => Ok(Resolved { secrets, targets }),
+            (Ok(secrets), Ok(channels)) => Ok(Resolved { secrets, channels }),
             (secrets, targets) => {
                 let mut errors = secrets.err().map(|e| e.0).unwrap_or_default();
                 errors.extend(targets.err().map(|e| e.0).unwrap_or_default());
@@ -333,21 +367,21 @@ impl Config {
         if errors.is_empty() { Ok(secrets) } else { Err(ConfigErrors(errors)) }
     }
 
-    /// Every channel's target, with Slack URLs read from their variables.
-    pub fn channel_targets(&self) -> Result<BTreeMap<String, Target>, ConfigErrors> {
+    /// Every channel, with Slack URLs read from their variables.
+    pub fn channel_targets(&self) -> Result<BTreeMap<String, Destination>, ConfigErrors> {
         self.channel_targets_from(|name| std::env::var(name).ok())
     }
 
     fn channel_targets_from(
         &self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<BTreeMap<String, Target>, ConfigErrors> {
+    ) -> Result<BTreeMap<String, Destination>, ConfigErrors> {
         let mut targets = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, channel) in &self.channels {
-            let target = match channel {
-                ChannelConfig::Console => Target::Console,
-                ChannelConfig::Slack { url } => match &url.value {
+            let target = match &channel.kind {
+                ChannelKind::Console => Target::Console,
+                ChannelKind::Slack { url } => match &url.value {
                     UrlSource::Inline(url) => Target::Slack(WebhookUrl::new(url.clone())),
                     UrlSource::Env(var) => match env(var) {
                         Some(value) if is_http_url(&value) => Target::Slack(WebhookUrl::new(value)),
@@ -374,7 +408,8 @@ impl Config {
                     },
                 },
             };
-            targets.insert(name.clone(), target);
+            let max_per_second = channel.max_per_second;
+            targets.insert(name.clone(), Destination { target, max_per_second });
         }
         if errors.is_empty() { Ok(targets) } else { Err(ConfigErrors(errors)) }
     }
@@ -410,6 +445,9 @@ struct RawServer {
     secret_env: Option<Spanned<OneOrMany>>,
     secret_file: Option<Spanned<OneOrMany>>,
     max_body_bytes: Option<Spanned<i64>>,
+    header_timeout_ms: Option<Spanned<i64>>,
+    body_timeout_ms: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -417,6 +455,7 @@ struct RawServer {
 struct RawStorage {
     path: Option<Spanned<String>>,
     busy_timeout_ms: Option<Spanned<i64>>,
+    max_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -427,6 +466,7 @@ struct RawWorker {
     retry_initial_ms: Option<Spanned<i64>>,
     retry_max_ms: Option<Spanned<i64>>,
     send_timeout_ms: Option<Spanned<i64>>,
+    give_up_after_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -435,6 +475,7 @@ struct RawChannel {
     kind: Spanned<String>,
     webhook_url: Option<Spanned<String>>,
     webhook_url_env: Option<Spanned<String>>,
+    max_per_second: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -527,6 +568,14 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
             "busy_timeout_ms",
             crate::store::DEFAULT_BUSY_TIMEOUT.as_millis() as u64,
         )),
+        max_bytes: match raw.storage.max_bytes {
+            None => None,
+            Some(v) if *v.get_ref() >= 65_536 => Some(*v.get_ref() as u64),
+            Some(v) => {
+                p.push(v.span(), "max_bytes must be at least 65536");
+                None
+            }
+        },
     };
 
     let w = raw.worker;
@@ -548,6 +597,11 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
             "send_timeout_ms",
             10_000,
         )),
+        give_up_after: Duration::from_millis(p.positive(
+            w.give_up_after_ms,
+            "give_up_after_ms",
+            24 * 60 * 60 * 1000,
+        )),
     };
 
     let mut channels = BTreeMap::new();
@@ -559,8 +613,16 @@ fn validate(raw: RawConfig, p: &mut Problems) -> Config {
         if name.trim().is_empty() {
             p.push(name_span, "channel names must not be empty");
         }
-        if let Some(channel) = validate_channel(&name, channel, p) {
-            channels.insert(name, channel);
+        let max_per_second = match &channel.get_ref().max_per_second {
+            None => DEFAULT_MAX_PER_SECOND,
+            Some(rate) if rate.get_ref().is_finite() && *rate.get_ref() >= 0.0 => *rate.get_ref(),
+            Some(rate) => {
+                p.push(rate.span(), "max_per_second must be 0 (no pacing) or a positive number");
+                DEFAULT_MAX_PER_SECOND
+            }
+        };
+        if let Some(kind) = validate_channel(&name, channel, p) {
+            channels.insert(name, ChannelConfig { kind, max_per_second });
         }
     }
 
@@ -818,14 +880,24 @@ fn validate_server(raw: RawServer, p: &mut Problems) -> ServerConfig {
 
     let max_body_bytes = p.positive(raw.max_body_bytes, "max_body_bytes", DEFAULT_MAX_BODY_BYTES);
 
-    ServerConfig { listen, path, secrets, max_body_bytes }
+    let header_timeout =
+        Duration::from_millis(p.positive(raw.header_timeout_ms, "header_timeout_ms", 10_000));
+    let body_timeout =
+        Duration::from_millis(p.positive(raw.body_timeout_ms, "body_timeout_ms", 30_000));
+    let max_connections = p.positive(raw.max_connections, "max_connections", 256) as usize;
+
+    ServerConfig {
+        listen,
+        path,
+        secrets,
+        max_body_bytes,
+        header_timeout,
+        body_timeout,
+        max_connections,
+    }
 }
 
-fn validate_channel(
-    name: &str,
-    raw: Spanned<RawChannel>,
-    p: &mut Problems,
-) -> Option<ChannelConfig> {
+fn validate_channel(name: &str, raw: Spanned<RawChannel>, p: &mut Problems) -> Option<ChannelKind> {
     let table_span = raw.span();
     let raw = raw.into_inner();
     match raw.kind.get_ref().as_str() {
@@ -836,7 +908,7 @@ fn validate_channel(
                     format!("channel '{name}' is a console channel and takes no webhook URL"),
                 );
             }
-            Some(ChannelConfig::Console)
+            Some(ChannelKind::Console)
         }
         "slack" => match (raw.webhook_url, raw.webhook_url_env) {
             (Some(url), None) => {
@@ -848,13 +920,13 @@ fn validate_channel(
                     );
                 }
                 let at = p.at(url.span());
-                Some(ChannelConfig::Slack {
+                Some(ChannelKind::Slack {
                     url: Located { value: UrlSource::Inline(url.into_inner()), at },
                 })
             }
             (None, Some(var)) => {
                 let at = p.at(var.span());
-                Some(ChannelConfig::Slack {
+                Some(ChannelKind::Slack {
                     url: Located { value: UrlSource::Env(var.into_inner()), at },
                 })
             }
@@ -926,7 +998,10 @@ mod tests {
         assert_eq!(config.server.path, "/webhook");
         assert_eq!(config.server.max_body_bytes, 25 * 1024 * 1024);
         assert_eq!(config.storage.path, PathBuf::from("notifier.db"));
-        assert_eq!(config.channels.get("console"), Some(&ChannelConfig::Console));
+        assert_eq!(
+            config.channels.get("console"),
+            Some(&ChannelConfig { kind: ChannelKind::Console, max_per_second: 0.0 })
+        );
         assert_eq!(config.routes.len(), 2);
         assert_eq!(config.routes[0].events, vec!["issues"]);
         assert!(!config.routes[0].actions.contains(&"edited".to_string()));

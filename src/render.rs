@@ -362,10 +362,10 @@ fn pull_request_draft(actor: Piece, pr: &PullRequest, change: &PullRequestChange
     if *change == PullRequestChange::Opened {
         draft = draft.quote(&pr.body);
     }
-    if let PullRequestChange::Synchronized { before, after } = change {
-        if let Some(url) = compare_url(pr, before, after) {
-            draft = draft.context(vec![link(&url, "Compare changes")]);
-        }
+    if let PullRequestChange::Synchronized { before, after } = change
+        && let Some(url) = compare_url(pr, before, after)
+    {
+        draft = draft.context(vec![link(&url, "Compare changes")]);
     }
     draft.context(branches(pr)).labels(&pr.labels)
 }
@@ -470,15 +470,15 @@ fn fit(mrkdwn: &str) -> String {
         return mrkdwn.to_string();
     }
     let mut kept: String = mrkdwn.chars().take(SECTION_TEXT_MAX - 1).collect();
-    if let Some(amp) = kept.rfind('&') {
-        if !kept[amp..].contains(';') {
-            kept.truncate(amp);
-        }
+    if let Some(amp) = kept.rfind('&')
+        && !kept[amp..].contains(';')
+    {
+        kept.truncate(amp);
     }
-    if let Some(open) = kept.rfind('<') {
-        if !kept[open..].contains('>') {
-            kept.truncate(open);
-        }
+    if let Some(open) = kept.rfind('<')
+        && !kept[open..].contains('>')
+    {
+        kept.truncate(open);
     }
     kept.push('…');
     kept

@@ -32,24 +32,39 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::github::{self, ContentType, PayloadError};
 use crate::signature::{self, Secret};
 use crate::store::{Enqueued, NewDelivery, Writer};
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in flight may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The longest delivery id we store; GitHub's are 36-character UUIDs.
 const DELIVERY_ID_MAX: usize = 128;
 
+/// The most request-header bytes read; more gets 431. GitHub sends about 1 KiB.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// What the receiver needs to accept a webhook.
 pub struct Intake {
     pub path: String,
     pub secrets: Vec<Secret>,
-    pub max_body_bytes: u64,
+    pub limits: Limits,
     pub writer: Writer,
+}
+
+/// What a client may cost the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Larger bodies get 413: from Content-Length before reading, or once passed while reading.
+    pub max_body_bytes: u64,
+    /// Time to send the request headers, after which the connection is closed.
+    pub header_timeout: Duration,
+    /// Time to send the body, after which the request gets 408.
+    pub body_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then stops accepting and waits up to
@@ -57,9 +72,19 @@ pub struct Intake {
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // The timer is what makes header_read_timeout work: without one hyper never times out.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(intake.limits.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    let connections = Arc::new(Semaphore::new(intake.limits.max_connections));
     tokio::pin!(shutdown);
     loop {
+        // Wait for a free connection slot before accepting, so a flood of connections queues
+        // in the kernel's backlog instead of exhausting memory or file descriptors.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -78,6 +103,7 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: impl Futu
                     if let Err(e) = connection.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
@@ -119,14 +145,17 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|len| len > intake.max_body_bytes) {
-        return too_large(intake);
+    let limits = &intake.limits;
+    if declared_len.is_some_and(|len| len > limits.max_body_bytes) {
+        return too_large(limits);
     }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, intake.max_body_bytes as usize).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(intake),
-        Err(e) => {
+    let reading = Limited::new(body, limits.max_body_bytes as usize).collect();
+    let body = match tokio::time::timeout(limits.body_timeout, reading).await {
+        Err(_) => return answer(StatusCode::REQUEST_TIMEOUT, "the request body took too long"),
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(limits),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "reading the request body failed");
             return answer(StatusCode::BAD_REQUEST, "could not read the request body");
         }
@@ -197,10 +226,10 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
     }
 }
 
-fn too_large(intake: &Intake) -> Answer {
+fn too_large(limits: &Limits) -> Answer {
     answer(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("body larger than {} bytes", intake.max_body_bytes),
+        &format!("body larger than {} bytes", limits.max_body_bytes),
     )
 }
 

@@ -1,4 +1,4 @@
-//! POST a rendered [`Message`] to a Slack incoming webhook, and classify the answer.
+//! POST a rendered [`crate::render::Message`] to a Slack incoming webhook, and classify the answer.
 //!
 //! Slack answers `200 ok` on success. Errors come as a status and a short string in the body
 //! (`invalid_payload`, `channel_not_found`, …), which we keep for the delivery log. 429, 5xx,
@@ -10,8 +10,6 @@
 use std::fmt;
 use std::io::Read;
 use std::time::Duration;
-
-use crate::render::Message;
 
 /// The most of an error body we keep.
 const ERROR_BODY_MAX: u64 = 512;
@@ -52,6 +50,11 @@ impl SendError {
             SendError::Transport(_) => true,
             SendError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
         }
+    }
+
+    /// Slack's rate limit (429): wait [`SendError::retry_after`] before the next request.
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, SendError::Status { status: 429, .. })
     }
 
     /// How long Slack asked us to wait (429 `Retry-After`), if it did.
@@ -97,12 +100,14 @@ impl Client {
         Client { agent }
     }
 
-    /// Posts `message` to `url`. Blocks for at most the client's timeout.
-    pub fn send(&self, url: &WebhookUrl, message: &Message) -> Result<(), SendError> {
+    /// Posts `message`, a rendered [`crate::render::Message`]'s JSON, to `url`. Blocks for at most the
+    /// client's timeout.
+    pub fn send(&self, url: &WebhookUrl, message: &str) -> Result<(), SendError> {
         let response = self
             .agent
             .post(url.expose())
-            .send_json(message.to_json())
+            .header("Content-Type", "application/json; charset=utf-8")
+            .send(message)
             .map_err(|e| SendError::Transport(redact(&e.to_string(), url)))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {

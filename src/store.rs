@@ -1,9 +1,11 @@
-//! The SQLite queue and delivery log: open, migrate, enqueue, claim, record, list.
+//! The SQLite queue, outbox and delivery log.
 //!
-//! One table, `deliveries`, is both the queue and the log: a row is written when a webhook
-//! arrives, claimed by the worker, and then carries its outcome for `notifier deliveries`. The
-//! `sends` table remembers which routes a delivery was already posted to, so a retry after a
-//! partial failure posts only what is missing.
+//! `deliveries` is both the queue and the log: a row is written when a webhook arrives, claimed
+//! by the router (see [`crate::worker`]), and carries its outcome for `notifier deliveries`.
+//! When a delivery is routed to channels, one `outbox` row per channel holds the rendered
+//! message; each channel's sender claims its own rows, so one channel's trouble never holds up
+//! another's. A delivery is `processed` once every outbox row is sent, `failed` once none is
+//! pending and one failed, and `pending` until then.
 //!
 //! # Durability
 //!
@@ -12,6 +14,14 @@
 //! since SQLite ignores a pragma it can't apply. A busy timeout well under GitHub's 10-second
 //! deadline turns a locked database into an error (and a 503) in time.
 //!
+//! # Claims
+//!
+//! `serve` holds an exclusive lock on the database (`DB.lock`, see `commands::serve`), so its
+//! router is the only one claiming deliveries and each of its senders the only one claiming its
+//! channel's messages. A claim is therefore a plain read and takes no write lock, and what a
+//! killed process was working on is simply still `pending` when `serve` starts again. (The
+//! `lease_until_ms` columns of schemas 1 and 3 are unused since.)
+//!
 //! # Writing from the receiver
 //!
 //! [`Writer`] owns a connection on its own thread and commits every delivery waiting in its
@@ -19,7 +29,7 @@
 //!
 //! # Time
 //!
-//! Times are Unix milliseconds in INTEGER columns named `*_ms`: retries and leases need
+//! Times are Unix milliseconds in INTEGER columns named `*_ms`: retries need
 //! sub-second precision so that tests can run with millisecond timings.
 //!
 //! # Compatibility
@@ -75,11 +85,39 @@ const MIGRATIONS: &[&str] = &[
         sent_at_ms INTEGER NOT NULL,
         PRIMARY KEY (delivery_id, route, channel)
     );",
-    // 2: a note for the log (a ping's zen), and what a processed delivery announced, so that the
-    // same announcement from another delivery (watch started beside star created) is skipped.
+    // 2: a note for the log (a ping's zen), and what a delivery announced, so that the same
+    // announcement from another delivery (watch started beside star created) is skipped.
     "ALTER TABLE deliveries ADD COLUMN note TEXT;
     ALTER TABLE deliveries ADD COLUMN announcement TEXT;
     CREATE INDEX deliveries_announcement ON deliveries (announcement, finished_at_ms)
+        WHERE announcement IS NOT NULL;",
+    // 3: the outbox, one row per message to post, replacing `sends`; each channel's sender
+    // claims its own rows. A delivery with `routed_at_ms` set has its outbox rows.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        delivery_id TEXT NOT NULL REFERENCES deliveries (id),
+        route INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        lease_until_ms INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at_ms INTEGER NOT NULL,
+        sent_at_ms INTEGER,
+        UNIQUE (delivery_id, route, channel)
+    );
+    CREATE INDEX outbox_pending ON outbox (channel, id) WHERE status = 'pending';
+    INSERT INTO outbox (delivery_id, route, channel, message, status, next_attempt_at_ms,
+                        created_at_ms, sent_at_ms)
+        SELECT delivery_id, route, channel, '', 'sent', sent_at_ms, sent_at_ms, sent_at_ms
+        FROM sends;
+    DROP TABLE sends;
+    ALTER TABLE deliveries ADD COLUMN routed_at_ms INTEGER;
+    UPDATE deliveries SET routed_at_ms = finished_at_ms WHERE status != 'pending';
+    DROP INDEX deliveries_announcement;
+    CREATE INDEX deliveries_announcement ON deliveries (announcement, routed_at_ms)
         WHERE announcement IS NOT NULL;",
 ];
 
@@ -91,6 +129,13 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     /// The database can't be used as it is; the message says why and what to do.
     Unusable(String),
+}
+
+impl StoreError {
+    /// Whether the database is full (its disk, or the configured `max_bytes`).
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -120,7 +165,7 @@ impl From<rusqlite::Error> for StoreError {
 /// A delivery's state; the same words are used in SQL, the CLI and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// Queued, or waiting for a retry.
+    /// Queued, being posted, or waiting for a retry.
     Pending,
     /// Every routed message was sent.
     Processed,
@@ -156,6 +201,21 @@ impl fmt::Display for Status {
     }
 }
 
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long a statement waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+    /// Refuse writes that would grow the file past this size (`PRAGMA max_page_count`).
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { busy_timeout: DEFAULT_BUSY_TIMEOUT, max_bytes: None }
+    }
+}
+
 /// A webhook as received, before it is stored.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -181,49 +241,74 @@ pub enum Enqueued {
     Conflict,
 }
 
-/// A delivery the worker has claimed.
+/// A delivery the router has claimed.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: String,
     pub event: String,
     pub content_type: ContentType,
     pub body: Vec<u8>,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    /// `(route, channel)` pairs already posted by an earlier attempt.
-    pub sent: Vec<(usize, String)>,
 }
 
-/// The outcome of one attempt at a delivery.
+/// What the router found in a delivery's payload, for the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub action: Option<String>,
+    /// The repository's `owner/name`.
+    pub repo: Option<String>,
+    /// Shown in the delivery log, e.g. a ping's zen.
+    pub note: Option<String>,
+}
+
+/// What the router decided for a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Processed,
+pub enum Routing {
+    /// Post these messages; the delivery stays `pending` until they are sent.
+    Post {
+        /// What the delivery announces (see [`Store::announced_by`]).
+        announcement: Option<String>,
+        posts: Vec<NewPost>,
+    },
     Skipped {
         reason: String,
     },
     Failed {
         error: String,
     },
-    /// Try again at `at_ms`; `error` is kept for the log meanwhile.
+}
+
+/// A message to post to one channel, for one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPost {
+    pub route: usize,
+    pub channel: String,
+    /// The JSON body to POST.
+    pub message: String,
+}
+
+/// An outbox row a channel's sender has claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub id: i64,
+    pub delivery_id: String,
+    pub message: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub created_at_ms: i64,
+}
+
+/// The outcome of one attempt to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    Sent,
+    /// Try again at `at_ms`; the error is shown meanwhile.
     Retry {
         error: String,
         at_ms: i64,
     },
-}
-
-/// What one attempt at a delivery found and did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub action: Option<String>,
-    /// The repository's `owner/name`.
-    pub repo: Option<String>,
-    /// Shown in the delivery log, e.g. a ping's zen.
-    pub note: Option<String>,
-    /// What a processed delivery announced (see [`Store::announced_by`]).
-    pub announcement: Option<String>,
-    pub outcome: Outcome,
-    /// `(route, channel)` pairs this attempt posted to.
-    pub sent: Vec<(usize, String)>,
+    Failed {
+        error: String,
+    },
 }
 
 /// One row of the delivery log.
@@ -237,12 +322,13 @@ pub struct DeliveryRow {
     pub status: Status,
     /// The skip reason, or the error of a failed (or retrying) delivery.
     pub reason: Option<String>,
+    /// The most attempts any of its posts took.
     pub attempts: u32,
     pub received_at_ms: i64,
     pub finished_at_ms: Option<i64>,
     /// Something worth showing, such as a ping's zen.
     pub note: Option<String>,
-    /// `route N → channel` for each post made.
+    /// `(route, channel)` of each message sent.
     pub sends: Vec<(usize, String)>,
 }
 
@@ -256,13 +342,13 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`. Fails if the file is not a
     /// database, was written by a newer notifier, or can't be put in WAL mode.
     pub fn open(path: &Path) -> Result<Store> {
-        Store::open_with_timeout(path, DEFAULT_BUSY_TIMEOUT)
+        Store::open_with(path, &Options::default())
     }
 
-    /// [`Store::open`], waiting at most `busy_timeout` for a lock held by another connection.
-    pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Store> {
+    /// [`Store::open`] with options.
+    pub fn open_with(path: &Path, options: &Options) -> Result<Store> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(busy_timeout)?;
+        conn.busy_timeout(options.busy_timeout)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unusable(format!(
@@ -272,6 +358,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate(&mut conn)?;
+        if let Some(max_bytes) = options.max_bytes {
+            let page_size: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            conn.pragma_update(None, "max_page_count", (max_bytes / page_size).max(1))?;
+        }
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
@@ -314,20 +404,16 @@ impl Store {
         Ok(results)
     }
 
-    /// Claims the oldest pending delivery that is due, leasing it until `now_ms + lease`. A
-    /// delivery whose lease ran out (its worker died) is claimed again.
-    pub fn claim(&mut self, now_ms: i64, lease: Duration) -> Result<Option<Claimed>> {
-        let lease_until = now_ms.saturating_add(lease.as_millis() as i64);
-        let tx = self.conn.transaction()?;
-        let claimed = tx
+    /// The oldest delivery waiting to be routed. Only the one router may call this (see
+    /// "Claims" above).
+    pub fn claim(&self) -> Result<Option<Claimed>> {
+        Ok(self
+            .conn
             .query_row(
-                "UPDATE deliveries SET lease_until_ms = ?2
-                 WHERE seq = (
-                     SELECT seq FROM deliveries
-                     WHERE status = 'pending' AND next_attempt_at_ms <= ?1 AND lease_until_ms <= ?1
-                     ORDER BY seq LIMIT 1)
-                 RETURNING id, event, content_type, body, attempts",
-                params![now_ms, lease_until],
+                "SELECT id, event, content_type, body FROM deliveries
+                 WHERE status = 'pending' AND routed_at_ms IS NULL
+                 ORDER BY seq LIMIT 1",
+                [],
                 |row| {
                     let content_type: String = row.get(2)?;
                     Ok(Claimed {
@@ -335,75 +421,166 @@ impl Store {
                         event: row.get(1)?,
                         content_type: ContentType::from_stored(&content_type),
                         body: row.get(3)?,
-                        attempts: row.get(4)?,
-                        sent: Vec::new(),
                     })
                 },
             )
-            .optional()?;
-        let claimed = match claimed {
-            Some(mut c) => {
-                c.sent = sends(&tx, &c.id)?;
-                Some(c)
-            }
-            None => None,
-        };
-        tx.commit()?;
-        Ok(claimed)
+            .optional()?)
     }
 
-    /// Records an attempt at `id`: its outcome, the summary read from its payload, and the
-    /// routes it posted to. Releases the lease. One transaction.
-    pub fn record(&mut self, id: &str, attempt: &Attempt, now_ms: i64) -> Result<()> {
-        let (status, reason, next_attempt, finished) = match &attempt.outcome {
-            Outcome::Processed => (Status::Processed, None, now_ms, Some(now_ms)),
-            Outcome::Skipped { reason } => (Status::Skipped, Some(reason), now_ms, Some(now_ms)),
-            Outcome::Failed { error } => (Status::Failed, Some(error), now_ms, Some(now_ms)),
-            Outcome::Retry { error, at_ms } => (Status::Pending, Some(error), *at_ms, None),
-        };
+    /// Records what the router decided for `id`, queueing its posts, in one transaction.
+    pub fn route(
+        &mut self,
+        id: &str,
+        summary: &Summary,
+        routing: &Routing,
+        now_ms: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let (status, reason, announcement, finished) = match routing {
+            Routing::Post { announcement, .. } => {
+                (Status::Pending, None, announcement.as_deref(), None)
+            }
+            Routing::Skipped { reason } => {
+                (Status::Skipped, Some(reason.as_str()), None, Some(now_ms))
+            }
+            Routing::Failed { error } => (Status::Failed, Some(error.as_str()), None, Some(now_ms)),
+        };
         tx.execute(
             "UPDATE deliveries
-             SET status = ?2, reason = ?3, action = ?4, repo = ?5, attempts = attempts + 1,
-                 next_attempt_at_ms = ?6, lease_until_ms = 0, finished_at_ms = ?7, note = ?8,
-                 announcement = ?9
+             SET status = ?2, reason = ?3, action = ?4, repo = ?5, note = ?6, announcement = ?7,
+                 routed_at_ms = ?8, finished_at_ms = ?9
              WHERE id = ?1",
             params![
                 id,
                 status.as_str(),
                 reason,
-                attempt.action,
-                attempt.repo,
-                next_attempt,
-                finished,
-                attempt.note,
-                // Only what was posted suppresses a later duplicate.
-                attempt.announcement.as_deref().filter(|_| status == Status::Processed),
+                summary.action,
+                summary.repo,
+                summary.note,
+                announcement,
+                now_ms,
+                finished
             ],
         )?;
-        for (route, channel) in &attempt.sent {
-            tx.execute(
-                "INSERT OR IGNORE INTO sends (delivery_id, route, channel, sent_at_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, *route as i64, channel, now_ms],
+        if let Routing::Post { posts, .. } = routing {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox (delivery_id, route, channel, message, next_attempt_at_ms,
+                                     created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (delivery_id, route, channel) DO NOTHING",
             )?;
+            for post in posts {
+                insert.execute(params![
+                    id,
+                    post.route as i64,
+                    post.channel,
+                    post.message,
+                    now_ms
+                ])?;
+            }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// The id of a delivery processed since `since_ms` that made `announcement`, if any.
+    /// The id of a delivery routed to post since `since_ms` that made `announcement`, if any
+    /// (and whose posts have not failed).
     pub fn announced_by(&self, announcement: &str, since_ms: i64) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT id FROM deliveries
-                 WHERE announcement = ?1 AND finished_at_ms >= ?2 AND status = 'processed'
-                 ORDER BY finished_at_ms DESC LIMIT 1",
+                 WHERE announcement = ?1 AND routed_at_ms >= ?2
+                     AND status IN ('pending', 'processed')
+                 ORDER BY routed_at_ms DESC LIMIT 1",
                 params![announcement, since_ms],
                 |row| row.get(0),
             )
             .optional()?)
+    }
+
+    /// The oldest message for `channel` due at `now_ms`. Only that channel's one sender may call
+    /// this (see "Claims" above).
+    pub fn claim_post(&self, channel: &str, now_ms: i64) -> Result<Option<Post>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, delivery_id, message, attempts, created_at_ms FROM outbox
+                 WHERE channel = ?1 AND status = 'pending' AND next_attempt_at_ms <= ?2
+                 ORDER BY id LIMIT 1",
+                params![channel, now_ms],
+                |row| {
+                    Ok(Post {
+                        id: row.get(0)?,
+                        delivery_id: row.get(1)?,
+                        message: row.get(2)?,
+                        attempts: row.get(3)?,
+                        created_at_ms: row.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// When `channel`'s next message is due, if it has one waiting (for a sender to sleep until).
+    pub fn next_post_due(&self, channel: &str) -> Result<Option<i64>> {
+        Ok(self.conn.query_row(
+            "SELECT min(next_attempt_at_ms) FROM outbox
+             WHERE channel = ?1 AND status = 'pending'",
+            [channel],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Records an attempt to post, and settles its delivery: `processed` when all its messages
+    /// are sent, `failed` when none is pending and one failed. One transaction. Returns the
+    /// delivery's status afterwards.
+    pub fn record_post(
+        &mut self,
+        post: &Post,
+        outcome: &PostOutcome,
+        now_ms: i64,
+    ) -> Result<Status> {
+        let tx = self.conn.transaction()?;
+        let (status, error, next_attempt, sent_at) = match outcome {
+            PostOutcome::Sent => ("sent", None, now_ms, Some(now_ms)),
+            PostOutcome::Retry { error, at_ms } => ("pending", Some(error.as_str()), *at_ms, None),
+            PostOutcome::Failed { error } => ("failed", Some(error.as_str()), now_ms, None),
+        };
+        tx.execute(
+            "UPDATE outbox
+             SET status = ?2, error = ?3, next_attempt_at_ms = ?4, sent_at_ms = ?5,
+                 attempts = attempts + 1
+             WHERE id = ?1",
+            params![post.id, status, error, next_attempt, sent_at],
+        )?;
+        let (pending, failed, attempts, errors): (i64, i64, u32, Option<String>) = tx.query_row(
+            "SELECT count(*) FILTER (WHERE status = 'pending'),
+                    count(*) FILTER (WHERE status = 'failed'),
+                    max(attempts),
+                    group_concat('channel ' || channel || ': ' || error, '; ')
+             FROM outbox WHERE delivery_id = ?1",
+            [&post.delivery_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )?;
+        let settled = match (pending, failed) {
+            (0, 0) => Status::Processed,
+            (0, _) => Status::Failed,
+            _ => Status::Pending,
+        };
+        tx.execute(
+            "UPDATE deliveries SET status = ?2, reason = ?3, attempts = ?4, finished_at_ms = ?5
+             WHERE id = ?1",
+            params![
+                post.delivery_id,
+                settled.as_str(),
+                errors,
+                attempts,
+                (settled != Status::Pending).then_some(now_ms)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(settled)
     }
 
     /// A stored delivery's event name, content type and body, by id.
@@ -446,19 +623,17 @@ impl Store {
             })
         })?;
         let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut sends = self.conn.prepare_cached(
+            "SELECT route, channel FROM outbox
+             WHERE delivery_id = ?1 AND status = 'sent' ORDER BY route, channel",
+        )?;
         for row in &mut rows {
-            row.sends = sends(&self.conn, &row.id)?;
+            let sent =
+                sends.query_map([&row.id], |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)))?;
+            row.sends = sent.collect::<rusqlite::Result<_>>()?;
         }
         Ok(rows)
     }
-}
-
-fn sends(conn: &Connection, id: &str) -> Result<Vec<(usize, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT route, channel FROM sends WHERE delivery_id = ?1 ORDER BY route, channel",
-    )?;
-    let rows = stmt.query_map([id], |row| Ok((row.get::<_, i64>(0)? as usize, row.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -570,21 +745,22 @@ mod tests {
         }
     }
 
-    fn attempt(outcome: Outcome) -> Attempt {
-        Attempt {
-            action: Some("opened".into()),
-            repo: Some("o/r".into()),
-            note: None,
-            announcement: None,
-            outcome,
-            sent: vec![],
-        }
-    }
-
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("n.db")).unwrap();
         (dir, store)
+    }
+
+    fn summary() -> Summary {
+        Summary { action: Some("opened".into()), repo: Some("o/r".into()), note: None }
+    }
+
+    fn post(channel: &str) -> NewPost {
+        NewPost { route: 1, channel: channel.into(), message: format!("{{\"to\":\"{channel}\"}}") }
+    }
+
+    fn routed(posts: Vec<NewPost>) -> Routing {
+        Routing::Post { announcement: None, posts }
     }
 
     #[test]
@@ -614,6 +790,34 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_database_is_migrated_with_its_sends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            for (i, migration) in MIGRATIONS[..2].iter().enumerate() {
+                conn.execute_batch(migration).unwrap();
+                conn.pragma_update(None, "user_version", i + 1).unwrap();
+            }
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(
+                "INSERT INTO deliveries (id, event, content_type, body, received_at_ms,
+                     next_attempt_at_ms, status, finished_at_ms)
+                 VALUES ('a', 'issues', 'application/json', x'7b7d', 1, 1, 'processed', 2);
+                 INSERT INTO sends VALUES ('a', 1, 'dev', 2);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let rows = store.list(10).unwrap();
+        assert_eq!(
+            (rows[0].status, rows[0].sends.clone()),
+            (Status::Processed, vec![(1, "dev".to_string())])
+        );
+    }
+
+    #[test]
     fn duplicates_and_conflicts_keep_the_first_delivery() {
         let (_dir, mut store) = open();
         let got = store
@@ -624,65 +828,115 @@ mod tests {
     }
 
     #[test]
-    fn claim_takes_the_oldest_due_delivery_and_leases_it() {
+    fn claim_takes_the_oldest_unrouted_delivery() {
         let (_dir, mut store) = open();
         store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
-        let lease = Duration::from_secs(30);
-        assert_eq!(store.claim(2_000, lease).unwrap().unwrap().id, "a");
-        assert_eq!(store.claim(2_000, lease).unwrap().unwrap().id, "b");
-        assert!(store.claim(2_000, lease).unwrap().is_none());
-        // The first lease runs out: a dead worker's delivery is claimed again.
-        assert_eq!(store.claim(32_000, lease).unwrap().unwrap().id, "a");
+        assert_eq!(store.claim().unwrap().unwrap().id, "a");
+        assert_eq!(store.claim().unwrap().unwrap().id, "a", "until it is routed");
+        store.route("a", &summary(), &routed(vec![post("dev")]), 2_000).unwrap();
+        assert_eq!(store.claim().unwrap().unwrap().id, "b");
+        store.route("b", &summary(), &Routing::Skipped { reason: "ping".into() }, 2_000).unwrap();
+        assert!(store.claim().unwrap().is_none());
     }
 
     #[test]
-    fn a_retry_waits_until_its_time_and_remembers_what_was_sent() {
+    fn each_channel_claims_its_own_posts_and_the_delivery_settles_when_all_are_done() {
         let (_dir, mut store) = open();
         store.enqueue(&[delivery("a", "{}")]).unwrap();
-        let lease = Duration::from_secs(30);
-        store.claim(1_000, lease).unwrap().unwrap();
-        let retry = Attempt {
-            outcome: Outcome::Retry { error: "HTTP 500".into(), at_ms: 5_000 },
-            sent: vec![(1, "dev".into())],
-            ..attempt(Outcome::Processed)
-        };
-        store.record("a", &retry, 1_000).unwrap();
-        assert!(store.claim(4_999, lease).unwrap().is_none());
-        let again = store.claim(5_000, lease).unwrap().unwrap();
-        assert_eq!((again.attempts, again.sent), (1, vec![(1, "dev".to_string())]));
+        store.route("a", &summary(), &routed(vec![post("dev"), post("ops")]), 1_000).unwrap();
+        assert_eq!(store.list(1).unwrap()[0].status, Status::Pending);
+
+        let dev = store.claim_post("dev", 1_000).unwrap().unwrap();
+        assert_eq!(dev.message, "{\"to\":\"dev\"}");
+        assert_eq!(store.record_post(&dev, &PostOutcome::Sent, 1_100).unwrap(), Status::Pending);
+        assert!(store.claim_post("dev", 1_000).unwrap().is_none(), "a sent message is not claimed");
+
+        let ops = store.claim_post("ops", 1_000).unwrap().unwrap();
+        let retry = PostOutcome::Retry { error: "Slack answered HTTP 500".into(), at_ms: 5_000 };
+        assert_eq!(store.record_post(&ops, &retry, 1_200).unwrap(), Status::Pending);
+        assert!(store.claim_post("ops", 4_999).unwrap().is_none());
+        assert_eq!(store.next_post_due("ops").unwrap(), Some(5_000));
+        let ops = store.claim_post("ops", 5_000).unwrap().unwrap();
+        assert_eq!(ops.attempts, 1);
+        assert_eq!(store.record_post(&ops, &PostOutcome::Sent, 5_100).unwrap(), Status::Processed);
+
+        let row = &store.list(1).unwrap()[0];
+        assert_eq!(row.sends, vec![(1, "dev".to_string()), (1, "ops".to_string())]);
+        assert_eq!((row.attempts, row.finished_at_ms), (2, Some(5_100)));
     }
 
     #[test]
-    fn record_sets_status_reason_and_summary() {
+    fn a_failed_post_fails_its_delivery_with_the_channel_named() {
+        let (_dir, mut store) = open();
+        store.enqueue(&[delivery("a", "{}")]).unwrap();
+        store.route("a", &summary(), &routed(vec![post("dev")]), 1_000).unwrap();
+        let p = store.claim_post("dev", 1_000).unwrap().unwrap();
+        let failed =
+            PostOutcome::Failed { error: "Slack answered HTTP 404: channel_not_found".into() };
+        assert_eq!(store.record_post(&p, &failed, 1_100).unwrap(), Status::Failed);
+        let row = &store.list(1).unwrap()[0];
+        assert_eq!(
+            row.reason.as_deref(),
+            Some("channel dev: Slack answered HTTP 404: channel_not_found")
+        );
+    }
+
+    #[test]
+    fn skips_and_failures_are_recorded_with_their_reason_and_summary() {
         let (_dir, mut store) = open();
         store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
-        let skipped =
-            Attempt { action: None, ..attempt(Outcome::Skipped { reason: "ping".into() }) };
-        store.record("a", &skipped, 3_000).unwrap();
-        store.record("b", &attempt(Outcome::Processed), 3_000).unwrap();
+        let ping = Summary { action: None, repo: Some("o/r".into()), note: Some("zen: hi".into()) };
+        store.route("a", &ping, &Routing::Skipped { reason: "ping".into() }, 3_000).unwrap();
+        store
+            .route(
+                "b",
+                &Summary::default(),
+                &Routing::Failed { error: "bad payload".into() },
+                3_000,
+            )
+            .unwrap();
         let rows = store.list(10).unwrap();
-        assert_eq!(rows[0].id, "b");
         assert_eq!(
-            (rows[0].status, rows[0].action.as_deref()),
-            (Status::Processed, Some("opened"))
+            (rows[0].status, rows[0].reason.as_deref()),
+            (Status::Failed, Some("bad payload"))
         );
         assert_eq!((rows[1].status, rows[1].reason.as_deref()), (Status::Skipped, Some("ping")));
-        assert_eq!(rows[1].finished_at_ms, Some(3_000));
-        assert!(store.claim(4_000, Duration::from_secs(1)).unwrap().is_none());
+        assert_eq!(
+            (rows[1].note.as_deref(), rows[1].finished_at_ms),
+            (Some("zen: hi"), Some(3_000))
+        );
+        assert!(store.claim().unwrap().is_none());
     }
 
     #[test]
-    fn announcements_are_found_only_when_processed_and_recent() {
+    fn announcements_are_found_while_pending_or_processed_and_recent() {
         let (_dir, mut store) = open();
         store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
         let starred =
-            |outcome| Attempt { announcement: Some("starred o/r by u".into()), ..attempt(outcome) };
-        store.record("a", &starred(Outcome::Failed { error: "x".into() }), 1_000).unwrap();
-        assert_eq!(store.announced_by("starred o/r by u", 0).unwrap(), None);
-        store.record("b", &starred(Outcome::Processed), 2_000).unwrap();
-        assert_eq!(store.announced_by("starred o/r by u", 1_500).unwrap().as_deref(), Some("b"));
+            |posts| Routing::Post { announcement: Some("starred o/r by u".into()), posts };
+        store.route("a", &summary(), &starred(vec![post("dev")]), 2_000).unwrap();
+        assert_eq!(store.announced_by("starred o/r by u", 1_500).unwrap().as_deref(), Some("a"));
         assert_eq!(store.announced_by("starred o/r by u", 2_001).unwrap(), None);
         assert_eq!(store.announced_by("starred o/r by v", 0).unwrap(), None);
+        let p = store.claim_post("dev", 2_000).unwrap().unwrap();
+        store.record_post(&p, &PostOutcome::Failed { error: "x".into() }, 2_100).unwrap();
+        assert_eq!(
+            store.announced_by("starred o/r by u", 0).unwrap(),
+            None,
+            "a failed one announced nothing"
+        );
+    }
+
+    #[test]
+    fn a_full_database_is_recognized_as_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options { max_bytes: Some(64 * 1024), ..Options::default() };
+        let mut store = Store::open_with(&dir.path().join("n.db"), &options).unwrap();
+        let big = "x".repeat(8 * 1024);
+        let err = (0..100)
+            .find_map(|i| store.enqueue(&[delivery(&format!("d{i}"), &big)]).err())
+            .expect("a 64 KiB database fills up");
+        assert!(err.is_full(), "{err}");
     }
 
     #[test]

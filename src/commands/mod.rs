@@ -16,7 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::Error;
 use crate::cli::{Cli, Command, RulesCommand};
 use crate::config::{self, Config};
-use crate::store::Store;
+use crate::store::{Options, Store};
 
 pub use serve::Relay;
 
@@ -49,12 +49,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-pub(crate) fn open_store(path: &Path) -> Result<Store, Error> {
-    open_store_with_timeout(path, crate::store::DEFAULT_BUSY_TIMEOUT)
+/// Opens the database for a command that only reads or requeues.
+fn open_store(path: &Path) -> Result<Store, Error> {
+    open_store_with(path, &Options::default())
 }
 
-pub(crate) fn open_store_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Store, Error> {
-    Store::open_with_timeout(path, busy_timeout)
+fn open_store_with(path: &Path, options: &Options) -> Result<Store, Error> {
+    Store::open_with(path, options)
         .map_err(|e| format!("opening database {}: {e}", path.display()).into())
 }
 

@@ -7,7 +7,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 
 use super::{event_from_file_name, open_store};
 use crate::Error;
-use crate::config::{ChannelConfig, Config, RouteConfig, UrlSource};
+use crate::config::{ChannelConfig, ChannelKind, Config, RouteConfig, UrlSource};
 use crate::github::{self, ContentType, Normalized};
 use crate::render;
 use crate::rules::{self, Bots, Decision, Pattern, Then};
@@ -126,8 +126,8 @@ fn then(config: &Config, route: &RouteConfig) -> String {
     let mut text = match &route.then {
         Then::Skip(reason) => format!("skip: {reason}"),
         Then::Channel(name) => match config.channels.get(name) {
-            Some(ChannelConfig::Console) => format!("→ {name} (console)"),
-            Some(ChannelConfig::Slack { url }) => match &url.value {
+            Some(ChannelConfig { kind: ChannelKind::Console, .. }) => format!("→ {name} (console)"),
+            Some(ChannelConfig { kind: ChannelKind::Slack { url }, .. }) => match &url.value {
                 UrlSource::Env(var) => format!("→ {name} (Slack, ${var})"),
                 UrlSource::Inline(_) => format!("→ {name} (Slack, inline URL)"),
             },

@@ -1,12 +1,15 @@
 //! `notifier serve`.
 
+use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::open_store_with_timeout;
+use super::open_store_with;
 use crate::Error;
-use crate::config::Config;
-use crate::server::{self, Intake};
+use crate::config::{Config, Resolved};
+use crate::server::{self, Intake, Limits};
 use crate::signature::Secret;
 use crate::store::Writer;
 use crate::worker::{Wakeup, Worker};
@@ -37,25 +40,31 @@ pub(super) fn serve(config: Config) -> Result<(), Error> {
 }
 
 /// The parts of `serve` behind the HTTP listener: the writer thread the receiver stores through,
-/// and the worker thread. Started before any port is opened, so that every config and storage
-/// problem is reported first.
+/// and the worker's threads. Started before any port is opened, so that every config and
+/// storage problem is reported first.
 pub struct Relay {
     intake: Arc<Intake>,
     wakeup: Arc<Wakeup>,
-    writer_thread: JoinHandle<()>,
-    worker_thread: JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
+    /// Held while serving: one `serve` per database.
+    _lock: File,
 }
 
 impl Relay {
-    /// Resolves secrets and channel URLs (reporting every problem), opens the database, and
-    /// starts the writer and worker threads.
+    /// Resolves secrets and channel URLs (reporting every problem), locks and opens the
+    /// database, and starts the writer and worker.
     pub fn start(config: &Config) -> Result<Relay, Error> {
-        let crate::config::Resolved { secrets, targets } = config.resolve()?;
+        let Resolved { secrets, channels } = config.resolve()?;
         warn_about_weak_secrets(&secrets);
         let db = &config.storage.path;
-        let timeout = config.storage.busy_timeout;
-        let writer_store = open_store_with_timeout(db, timeout)?;
-        let worker_store = open_store_with_timeout(db, timeout)?;
+        let options = config.storage.options();
+        let lock = lock_database(db)?;
+        let writer_store = open_store_with(db, &options)?;
+        let router_store = open_store_with(db, &options)?;
+        let mut sender_stores = BTreeMap::new();
+        for name in channels.keys() {
+            sender_stores.insert(name.clone(), open_store_with(db, &options)?);
+        }
 
         let wakeup = Arc::new(Wakeup::default());
         let on_stored = {
@@ -65,21 +74,29 @@ impl Relay {
         let (writer, writer_thread) = Writer::spawn(writer_store, on_stored)
             .map_err(|e| format!("starting the writer thread: {e}"))?;
         let worker = Worker {
-            store: worker_store,
+            store: router_store,
+            sender_stores,
             routes: config.routes.clone(),
-            targets,
+            channels,
             settings: config.worker.clone(),
         };
-        let worker_thread = worker
+        let mut threads = worker
             .spawn(Arc::clone(&wakeup))
-            .map_err(|e| format!("starting the worker thread: {e}"))?;
+            .map_err(|e| format!("starting the worker threads: {e}"))?;
+        threads.push(writer_thread);
+        let server = &config.server;
         let intake = Arc::new(Intake {
-            path: config.server.path.clone(),
+            path: server.path.clone(),
             secrets,
-            max_body_bytes: config.server.max_body_bytes,
+            limits: Limits {
+                max_body_bytes: server.max_body_bytes,
+                header_timeout: server.header_timeout,
+                body_timeout: server.body_timeout,
+                max_connections: server.max_connections,
+            },
             writer,
         });
-        Ok(Relay { intake, wakeup, writer_thread, worker_thread })
+        Ok(Relay { intake, wakeup, threads, _lock: lock })
     }
 
     /// What the HTTP server hands each webhook to.
@@ -87,14 +104,33 @@ impl Relay {
         Arc::clone(&self.intake)
     }
 
-    /// Waits for the writer to answer what it holds and the worker to finish its current
-    /// delivery. Call once the server has stopped and dropped its intakes.
+    /// Waits for the writer to answer what it holds and the worker to finish what it is
+    /// sending. Call once the server has stopped and dropped its intakes.
     pub fn stop(self) {
         // With the last Intake gone, the writer's channel closes and its thread ends.
         drop(self.intake);
         self.wakeup.stop();
-        let _ = self.writer_thread.join();
-        let _ = self.worker_thread.join();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Takes an exclusive lock on `DB.lock`, so a second `serve` on the same database fails at once
+/// instead of sending every message twice. The lock goes with the process, however it ends.
+fn lock_database(db: &std::path::Path) -> Result<File, Error> {
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    let file =
+        File::create(&path).map_err(|e| format!("creating lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(format!(
+            "another notifier serve is using {} (it holds {}); stop it, or pass --db with another file",
+            db.display(),
+            path.display()
+        )
+        .into()),
+        Err(TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display()).into()),
     }
 }
 

@@ -54,7 +54,7 @@ fn deliveries_shows_the_log_as_a_table_and_as_json_lines() {
     let slack = MockSlack::start();
     let ws = Workspace::new();
     ws.write_config(&format!(
-        "[channels.dev]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\n[[routes]]\nevents = [\"issues\"]\nchannel = \"dev\"\n",
+        "[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nevents = [\"issues\"]\nchannel = \"dev\"\n",
         slack.url("/services/T0/B0/SECRETPART")
     ));
     let server = ws.serve();

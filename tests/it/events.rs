@@ -603,7 +603,7 @@ fn every_fixture_is_posted_as_expected_or_skipped_with_its_reason() {
     let slack = MockSlack::start();
     let ws = Workspace::new();
     ws.write_config(&format!(
-        "[channels.all]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
+        "[channels.all]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
         slack.url("/services/all")
     ));
     let server = ws.serve();
@@ -652,7 +652,7 @@ fn a_star_is_announced_once_whichever_of_star_and_watch_arrives_first() {
     let slack = MockSlack::start();
     let ws = Workspace::new();
     ws.write_config(&format!(
-        "[channels.all]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
+        "[channels.all]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
         slack.url("/services/all")
     ));
     let server = ws.serve();

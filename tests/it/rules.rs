@@ -10,10 +10,12 @@ fn two_channel_config(dev: &MockSlack, reviews: &MockSlack) -> String {
     format!(
         r#"[channels.dev]
 kind = "slack"
+max_per_second = 0
 webhook_url = "{}"
 
 [channels.reviews]
 kind = "slack"
+max_per_second = 0
 webhook_url = "{}"
 
 [[routes]]

@@ -8,7 +8,7 @@ use crate::support::*;
 fn issues_to_slack(slack: &MockSlack, extra: &str) -> Workspace {
     let ws = Workspace::new();
     ws.write_config(&format!(
-        "{extra}\n[channels.dev]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\n\
+        "{extra}\n[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n\
          [[routes]]\nevents = [\"issues\"]\nchannel = \"dev\"\n",
         slack.url("/services/T000/B000/dev")
     ));
@@ -174,7 +174,7 @@ fn an_event_no_route_wants_is_skipped_with_the_reason() {
     let slack = MockSlack::start();
     let ws = Workspace::new();
     ws.write_config(&format!(
-        "[channels.dev]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\n\
+        "[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n\
          [[routes]]\nevents = [\"issues\"]\nactions = [\"closed\"]\nchannel = \"dev\"\n",
         slack.url("/dev")
     ));
