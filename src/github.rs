@@ -157,9 +157,48 @@ pub fn payload(content_type: ContentType, body: &[u8]) -> Result<Cow<'_, [u8]>, 
             .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
             .ok_or(PayloadError::MissingFormPayload)?,
     };
+    // serde_json does not check the UTF-8 of strings it skips, nor the depth of what it skips,
+    // so check both over the whole text first.
+    std::str::from_utf8(&json)
+        .map_err(|e| PayloadError::NotAnObject(format!("invalid UTF-8: {e}")))?;
+    if nesting_exceeds(&json, MAX_DEPTH) {
+        return Err(PayloadError::NotAnObject(format!("nested deeper than {MAX_DEPTH} levels")));
+    }
     serde_json::from_slice::<HashMap<Cow<str>, IgnoredAny>>(&json)
         .map_err(|e| PayloadError::NotAnObject(e.to_string()))?;
     Ok(json)
+}
+
+/// The deepest nesting of arrays and objects accepted. GitHub's payloads nest about 6 deep.
+const MAX_DEPTH: usize = 64;
+
+/// Whether `json` nests arrays and objects deeper than `max`. Brackets inside strings don't
+/// count. A linear scan, so a hostile body can't make parsing recurse.
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Turns a stored delivery into an [`Event`] or a skip. Fails only on a body that is not a
@@ -958,6 +997,21 @@ mod tests {
         });
         let got = normalize("issues", ContentType::Json, &no_assignee);
         assert_eq!(got, Err(PayloadError::Shape("missing field `assignee`".into())));
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert!(!nesting_exceeds(br#"{"a":[{"b":"[[[[[["}]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!nesting_exceeds(br#"{"a":"\"[[[[\""}"#, 1));
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(matches!(
+            payload(ContentType::Json, deep.as_bytes()),
+            Err(PayloadError::NotAnObject(_))
+        ));
+        for file in ["pull_request_review.submitted.json", "push.json", "fork.json"] {
+            assert!(payload(ContentType::Json, &fixture(file)).is_ok(), "{file}");
+        }
     }
 
     #[test]

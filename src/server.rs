@@ -75,7 +75,7 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: impl Futu
     // The timer is what makes header_read_timeout work: without one hyper never times out.
     http.timer(TokioTimer::new())
         .header_read_timeout(intake.limits.header_timeout)
-        .max_buf_size(MAX_HEADER_BYTES);
+        .max_header_size(MAX_HEADER_BYTES);
     let connections = Arc::new(Semaphore::new(intake.limits.max_connections));
     tokio::pin!(shutdown);
     loop {

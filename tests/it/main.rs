@@ -2,6 +2,7 @@
 
 mod commands;
 mod events;
+mod faults;
 mod rules;
 mod serve;
 mod support;

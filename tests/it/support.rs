@@ -81,9 +81,13 @@ impl Workspace {
 
     /// Writes `notifier.toml`: fast worker timings, then `body`.
     pub fn write_config(&self, body: &str) {
+        self.write_config_with_worker("send_timeout_ms = 2000", body);
+    }
+
+    /// Writes `notifier.toml`: fast retry timings and the `worker` lines, then `body`.
+    pub fn write_config_with_worker(&self, worker: &str, body: &str) {
         let text = format!(
-            "[worker]\npoll_interval_ms = 50\nretry_initial_ms = 20\nretry_max_ms = 100\n\
-             send_timeout_ms = 2000\n\n{body}"
+            "[worker]\npoll_interval_ms = 50\nretry_initial_ms = 20\nretry_max_ms = 100\n{worker}\n\n{body}"
         );
         std::fs::write(self.config(), text).expect("writing the config");
     }
@@ -103,7 +107,12 @@ impl Workspace {
 
     /// `notifier deliveries --json`, parsed.
     pub fn deliveries(&self) -> Vec<serde_json::Value> {
-        let out = self.run(&["deliveries", "--json"]);
+        self.deliveries_limit(50)
+    }
+
+    /// `notifier deliveries --json --limit N`, parsed.
+    pub fn deliveries_limit(&self, limit: usize) -> Vec<serde_json::Value> {
+        let out = self.run(&["deliveries", "--json", "--limit", &limit.to_string()]);
         assert!(
             out.status.success(),
             "deliveries failed: {}",
@@ -227,6 +236,12 @@ impl Server {
         (res.status().as_u16(), res.body_mut().read_to_string().unwrap_or_default())
     }
 
+    /// Kills the process with SIGKILL, as a power cut or the OOM killer would.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("killing serve");
+        self.child.wait().expect("reaping serve");
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -262,6 +277,8 @@ pub fn agent() -> ureq::Agent {
 /// One request the mock Slack received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// When its body had arrived.
+    pub at: Instant,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -285,6 +302,8 @@ pub enum Reply {
         body: String,
         retry_after: Option<u64>,
     },
+    /// Answer 200 `ok` after this long.
+    Slow(Duration),
     /// Read the request, then answer nothing until the test ends.
     Hang,
 }
@@ -393,9 +412,17 @@ fn serve_connection(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        requests.lock().unwrap().push(Recorded { path, headers, body });
+        requests.lock().unwrap().push(Recorded { at: Instant::now(), path, headers, body });
         let reply = script.lock().unwrap().pop_front().unwrap_or_else(Reply::ok);
+        let reply = match reply {
+            Reply::Slow(delay) => {
+                thread::sleep(delay);
+                Reply::ok()
+            }
+            other => other,
+        };
         match reply {
+            Reply::Slow(_) => unreachable!("answered above"),
             Reply::Hang => {
                 while !stopping.load(Ordering::SeqCst) {
                     thread::sleep(POLL);
