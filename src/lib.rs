@@ -3,12 +3,14 @@
 //! Data moves along one line, one module per stage:
 //!
 //! ```text
-//! POST /webhook → server → signature::verify → store.enqueue ══ SQLite (WAL) ══ worker: store.claim
-//!   → github::normalize → rules::route → render::message → slack::send → store.record
+//! POST /webhook → server → signature::verify → store.enqueue ══ SQLite (WAL) ══
+//!   router:        store.claim → github::normalize → rules::route → render::message → store.route
+//!   sender (each): store.claim_post → pace → slack::send → store.record_post
 //! ```
 //!
 //! The receiver answers 2xx only once a delivery is committed to disk; everything after that
-//! happens on the worker thread, which can be slow, retry, or crash without losing a webhook.
+//! happens on the worker's threads (a router, and a sender per channel), which can be slow,
+//! retry, or crash without losing a webhook.
 //! `commands` holds one function per subcommand and is the only place that prints.
 
 pub mod cli;
