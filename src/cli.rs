@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::Status;
 
 /// Relay GitHub webhooks to Slack, durably.
 #[derive(Debug, Parser)]
@@ -53,6 +57,8 @@ pub enum Command {
     },
     /// Show stored deliveries, newest first.
     Deliveries {
+        #[command(flatten)]
+        filter: FilterArgs,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -60,6 +66,56 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Run stored deliveries through today's config again: routing, rendering, sending.
+    ///
+    /// With no ids and no --status, replays the failed deliveries. A running `serve` picks them
+    /// up within its poll interval; otherwise the next `serve` does.
+    Replay {
+        /// Delivery ids (X-GitHub-Delivery) to replay.
+        ids: Vec<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Show what would be replayed, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait for the running serve to finish them, with a progress bar, and show the outcome.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// Which deliveries a command looks at.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only deliveries with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only deliveries of this event (X-GitHub-Event).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// Only deliveries received within this long, e.g. 30m, 2h, 3days.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+}
+
+/// A delivery status, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Processed,
+    Skipped,
+    Failed,
+}
+
+impl From<StatusArg> for Status {
+    fn from(arg: StatusArg) -> Status {
+        match arg {
+            StatusArg::Pending => Status::Pending,
+            StatusArg::Processed => Status::Processed,
+            StatusArg::Skipped => Status::Skipped,
+            StatusArg::Failed => Status::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -598,14 +598,11 @@ impl Store {
             .optional()?)
     }
 
-    /// The newest `limit` deliveries, newest first.
-    pub fn list(&self, limit: usize) -> Result<Vec<DeliveryRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, event, action, repo, hook_id, status, reason, attempts,
-                    received_at_ms, finished_at_ms, note
-             FROM deliveries ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |row| {
+    /// The newest `limit` deliveries matching `filter`, newest first.
+    pub fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<DeliveryRow>> {
+        const COLUMNS: &str = "id, event, action, repo, hook_id, status, reason, attempts, \
+                               received_at_ms, finished_at_ms, note";
+        let map = |row: &rusqlite::Row| -> rusqlite::Result<DeliveryRow> {
             let status: String = row.get(5)?;
             Ok(DeliveryRow {
                 id: row.get(0)?,
@@ -621,8 +618,25 @@ impl Store {
                 note: row.get(10)?,
                 sends: Vec::new(),
             })
-        })?;
-        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM deliveries
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR event = ?2)
+                 AND (?3 IS NULL OR received_at_ms >= ?3) AND (?4 IS NULL OR id = ?4)
+             ORDER BY seq DESC LIMIT ?5"
+        ))?;
+        let status = filter.status.map(Status::as_str);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = Vec::new();
+        if filter.ids.is_empty() {
+            let params = params![status, filter.event, filter.since_ms, None::<String>, limit];
+            rows = stmt.query_map(params, map)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        } else {
+            for id in &filter.ids {
+                let params = params![status, filter.event, filter.since_ms, id, limit];
+                rows.extend(stmt.query_map(params, map)?.collect::<rusqlite::Result<Vec<_>>>()?);
+            }
+        }
         let mut sends = self.conn.prepare_cached(
             "SELECT route, channel FROM outbox
              WHERE delivery_id = ?1 AND status = 'sent' ORDER BY route, channel",
@@ -634,6 +648,42 @@ impl Store {
         }
         Ok(rows)
     }
+
+    /// Puts finished deliveries back in the queue to be routed again by today's rules,
+    /// forgetting their messages and outcome. A delivery still `pending` is left alone. Returns
+    /// how many were requeued. One transaction.
+    pub fn requeue(&mut self, ids: &[String], now_ms: i64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut requeued = 0;
+        {
+            let mut reset = tx.prepare_cached(
+                "UPDATE deliveries
+                 SET status = 'pending', reason = NULL, attempts = 0, finished_at_ms = NULL,
+                     routed_at_ms = NULL, announcement = NULL, next_attempt_at_ms = ?2
+                 WHERE id = ?1 AND status != 'pending'",
+            )?;
+            let mut forget = tx.prepare_cached("DELETE FROM outbox WHERE delivery_id = ?1")?;
+            for id in ids {
+                if reset.execute(params![id, now_ms])? == 1 {
+                    forget.execute([id])?;
+                    requeued += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(requeued)
+    }
+}
+
+/// Which deliveries [`Store::list`] returns; every field set must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub event: Option<String>,
+    /// Received at or after this time.
+    pub since_ms: Option<i64>,
+    /// These ids only (in this order); empty: any.
+    pub ids: Vec<String>,
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -777,7 +827,7 @@ mod tests {
         store.enqueue(&[delivery("a", "{}")]).unwrap();
         drop(store);
         let store = Store::open(&dir.path().join("n.db")).unwrap();
-        assert_eq!(store.list(10).unwrap().len(), 1);
+        assert_eq!(store.list(&Filter::default(), 10).unwrap().len(), 1);
     }
 
     #[test]
@@ -810,7 +860,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let rows = store.list(10).unwrap();
+        let rows = store.list(&Filter::default(), 10).unwrap();
         assert_eq!(
             (rows[0].status, rows[0].sends.clone()),
             (Status::Processed, vec![(1, "dev".to_string())])
@@ -824,7 +874,7 @@ mod tests {
             .enqueue(&[delivery("a", "{}"), delivery("a", "{}"), delivery("a", "{\"x\":1}")])
             .unwrap();
         assert_eq!(got, vec![Enqueued::Stored, Enqueued::Duplicate, Enqueued::Conflict]);
-        assert_eq!(store.list(10).unwrap().len(), 1);
+        assert_eq!(store.list(&Filter::default(), 10).unwrap().len(), 1);
     }
 
     #[test]
@@ -844,7 +894,7 @@ mod tests {
         let (_dir, mut store) = open();
         store.enqueue(&[delivery("a", "{}")]).unwrap();
         store.route("a", &summary(), &routed(vec![post("dev"), post("ops")]), 1_000).unwrap();
-        assert_eq!(store.list(1).unwrap()[0].status, Status::Pending);
+        assert_eq!(store.list(&Filter::default(), 1).unwrap()[0].status, Status::Pending);
 
         let dev = store.claim_post("dev", 1_000).unwrap().unwrap();
         assert_eq!(dev.message, "{\"to\":\"dev\"}");
@@ -860,7 +910,7 @@ mod tests {
         assert_eq!(ops.attempts, 1);
         assert_eq!(store.record_post(&ops, &PostOutcome::Sent, 5_100).unwrap(), Status::Processed);
 
-        let row = &store.list(1).unwrap()[0];
+        let row = &store.list(&Filter::default(), 1).unwrap()[0];
         assert_eq!(row.sends, vec![(1, "dev".to_string()), (1, "ops".to_string())]);
         assert_eq!((row.attempts, row.finished_at_ms), (2, Some(5_100)));
     }
@@ -874,7 +924,7 @@ mod tests {
         let failed =
             PostOutcome::Failed { error: "Slack answered HTTP 404: channel_not_found".into() };
         assert_eq!(store.record_post(&p, &failed, 1_100).unwrap(), Status::Failed);
-        let row = &store.list(1).unwrap()[0];
+        let row = &store.list(&Filter::default(), 1).unwrap()[0];
         assert_eq!(
             row.reason.as_deref(),
             Some("channel dev: Slack answered HTTP 404: channel_not_found")
@@ -895,7 +945,7 @@ mod tests {
                 3_000,
             )
             .unwrap();
-        let rows = store.list(10).unwrap();
+        let rows = store.list(&Filter::default(), 10).unwrap();
         assert_eq!(
             (rows[0].status, rows[0].reason.as_deref()),
             (Status::Failed, Some("bad payload"))
@@ -925,6 +975,46 @@ mod tests {
             None,
             "a failed one announced nothing"
         );
+    }
+
+    #[test]
+    fn list_filters_by_status_event_time_and_id() {
+        let (_dir, mut store) = open();
+        let mut late = delivery("c", "{}");
+        late.received_at_ms = 5_000;
+        late.event = "push".into();
+        store.enqueue(&[delivery("a", "{}"), delivery("b", "{}"), late]).unwrap();
+        store.route("a", &summary(), &Routing::Failed { error: "x".into() }, 2_000).unwrap();
+        let ids = |filter: Filter| -> Vec<String> {
+            store.list(&filter, 10).unwrap().into_iter().map(|r| r.id).collect()
+        };
+        assert_eq!(ids(Filter::default()), vec!["c", "b", "a"]);
+        assert_eq!(ids(Filter { status: Some(Status::Failed), ..Filter::default() }), vec!["a"]);
+        assert_eq!(ids(Filter { event: Some("push".into()), ..Filter::default() }), vec!["c"]);
+        assert_eq!(ids(Filter { since_ms: Some(2_000), ..Filter::default() }), vec!["c"]);
+        assert_eq!(
+            ids(Filter { ids: vec!["b".into(), "zz".into(), "a".into()], ..Filter::default() }),
+            vec!["b", "a"]
+        );
+    }
+
+    #[test]
+    fn requeue_resets_finished_deliveries_and_leaves_pending_ones() {
+        let (_dir, mut store) = open();
+        store.enqueue(&[delivery("a", "{}"), delivery("b", "{}")]).unwrap();
+        store.route("a", &summary(), &routed(vec![post("dev")]), 1_000).unwrap();
+        let p = store.claim_post("dev", 1_000).unwrap().unwrap();
+        store.record_post(&p, &PostOutcome::Failed { error: "HTTP 404".into() }, 1_100).unwrap();
+        assert_eq!(
+            store.requeue(&["a".into(), "b".into()], 2_000).unwrap(),
+            1,
+            "b is still pending"
+        );
+        let row =
+            &store.list(&Filter { ids: vec!["a".into()], ..Filter::default() }, 1).unwrap()[0];
+        assert_eq!((row.status, row.reason.clone(), row.attempts), (Status::Pending, None, 0));
+        assert!(store.claim_post("dev", 9_999).unwrap().is_none(), "its old messages are gone");
+        assert_eq!(store.claim().unwrap().unwrap().id, "a", "routed again, oldest first");
     }
 
     #[test]

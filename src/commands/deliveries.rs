@@ -5,23 +5,21 @@ use std::io::Write;
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::json;
 
-use super::{open_store, timestamp};
+use super::{open_existing_store, timestamp};
 use crate::Error;
 use crate::config::Config;
-use crate::store::DeliveryRow;
+use crate::store::{DeliveryRow, Filter};
 
 /// `notifier deliveries`: the delivery log, newest first.
-pub(super) fn deliveries(config: &Config, as_json: bool, limit: usize) -> Result<(), Error> {
+pub(super) fn deliveries(
+    config: &Config,
+    filter: &Filter,
+    as_json: bool,
+    limit: usize,
+) -> Result<(), Error> {
     let path = &config.storage.path;
-    if !path.exists() {
-        return Err(format!(
-            "no database at {}; start `notifier serve` first, or pass --db with the file serve uses",
-            path.display()
-        )
-        .into());
-    }
-    let rows = open_store(path)?
-        .list(limit)
+    let rows = open_existing_store(config)?
+        .list(filter, limit)
         .map_err(|e| format!("reading deliveries from {}: {e}", path.display()))?;
     let mut out = std::io::stdout().lock();
     if as_json {
@@ -31,15 +29,21 @@ pub(super) fn deliveries(config: &Config, as_json: bool, limit: usize) -> Result
         return Ok(());
     }
     if rows.is_empty() {
-        writeln!(out, "No deliveries yet in {}.", path.display())?;
+        writeln!(out, "No deliveries in {} match.", path.display())?;
         return Ok(());
     }
+    writeln!(out, "{}", table(&rows))?;
+    Ok(())
+}
+
+/// The delivery log as a table, as `deliveries` and `replay` print it.
+pub(super) fn table(rows: &[DeliveryRow]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["Delivery", "Received (UTC)", "Event", "Repository", "Status", "Detail"]);
-    for row in &rows {
+    for row in rows {
         table.add_row([
             row.id.clone(),
             timestamp(row.received_at_ms),
@@ -49,8 +53,7 @@ pub(super) fn deliveries(config: &Config, as_json: bool, limit: usize) -> Result
             detail(row),
         ]);
     }
-    writeln!(out, "{table}")?;
-    Ok(())
+    table
 }
 
 fn event_action(row: &DeliveryRow) -> String {

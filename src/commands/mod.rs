@@ -6,6 +6,7 @@
 
 mod deliveries;
 mod render;
+mod replay;
 mod rules;
 mod serve;
 mod sign;
@@ -14,9 +15,9 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::Error;
-use crate::cli::{Cli, Command, RulesCommand};
+use crate::cli::{Cli, Command, FilterArgs, RulesCommand};
 use crate::config::{self, Config};
-use crate::store::{Options, Store};
+use crate::store::{Filter, Options, Store};
 
 pub use serve::Relay;
 
@@ -42,7 +43,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         // A preview needs no config: it shows the message whatever the routes say.
         Command::Render { event, file } => render::render(event.as_deref(), file),
-        Command::Deliveries { json, limit } => deliveries::deliveries(&load()?, *json, *limit),
+        Command::Deliveries { filter, json, limit } => {
+            deliveries::deliveries(&load()?, &store_filter(filter, Vec::new()), *json, *limit)
+        }
+        Command::Replay { ids, filter, dry_run, wait } => {
+            let mut filter = store_filter(filter, ids.clone());
+            if ids.is_empty() && filter.status.is_none() {
+                filter.status = Some(crate::store::Status::Failed);
+            }
+            replay::replay(&load()?, &filter, *dry_run, *wait)
+        }
         Command::Rules { command: RulesCommand::Check { event, payload, delivery } } => {
             rules::check(&load()?, event.as_deref(), payload.as_deref(), delivery.as_deref())
         }
@@ -57,6 +67,33 @@ fn open_store(path: &Path) -> Result<Store, Error> {
 fn open_store_with(path: &Path, options: &Options) -> Result<Store, Error> {
     Store::open_with(path, options)
         .map_err(|e| format!("opening database {}: {e}", path.display()).into())
+}
+
+fn store_filter(args: &FilterArgs, ids: Vec<String>) -> Filter {
+    Filter {
+        status: args.status.map(Into::into),
+        event: args.event.clone(),
+        since_ms: args.since.map(|ago| now_ms() - ago.as_millis() as i64),
+        ids,
+    }
+}
+
+/// Opens the database that `serve` writes, for a command that reads it; an absent file is an
+/// error with the fix, not a new empty database.
+fn open_existing_store(config: &Config) -> Result<Store, Error> {
+    let path = &config.storage.path;
+    if !path.exists() {
+        return Err(format!(
+            "no database at {}; start `notifier serve` first, or pass --db with the file serve uses",
+            path.display()
+        )
+        .into());
+    }
+    open_store(path)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The event name a payload file is named for: `pull_request.opened.json` → `pull_request`.

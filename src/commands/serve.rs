@@ -116,6 +116,16 @@ impl Relay {
     }
 }
 
+/// Whether a `serve` holds `db`'s lock right now.
+pub(super) fn is_serving(db: &std::path::Path) -> bool {
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    match File::open(&path) {
+        // A shared lock is refused while serve holds its exclusive one; released at once.
+        Ok(file) => matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// Takes an exclusive lock on `DB.lock`, so a second `serve` on the same database fails at once
 /// instead of sending every message twice. The lock goes with the process, however it ends.
 fn lock_database(db: &std::path::Path) -> Result<File, Error> {

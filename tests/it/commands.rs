@@ -104,3 +104,72 @@ fn a_broken_config_is_reported_with_file_line_and_column() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+fn failing_then_fixed_workspace(slack: &MockSlack) -> Workspace {
+    slack.script([Reply::Status {
+        status: 404,
+        body: "channel_not_found".into(),
+        retry_after: None,
+    }]);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"dev\"\n",
+        slack.url("/services/dev")
+    ));
+    ws
+}
+
+#[test]
+fn replay_runs_failed_deliveries_again_and_waits_for_the_outcome() {
+    let slack = MockSlack::start();
+    let ws = failing_then_fixed_workspace(&slack);
+    let server = ws.serve();
+    server.deliver("issues", "d-failed", &fixture("issues.opened.json"));
+    server.deliver("ping", "d-ping", &fixture("ping.json"));
+    assert_eq!(ws.wait_until_done("d-failed")["status"], "failed");
+    ws.wait_until_done("d-ping");
+
+    let out = ws.run(&["deliveries", "--status", "failed"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("d-failed") && !table.contains("d-ping"), "{table}");
+
+    let out = ws.run(&["replay", "--wait"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Requeued 1 deliveries."), "{stdout}");
+    assert!(stdout.contains("Replayed 1: 0 failed."), "{stdout}");
+    assert_eq!(ws.wait_until_done("d-failed")["status"], "processed");
+    assert_eq!(slack.requests().len(), 2);
+    assert_eq!(
+        ws.wait_until_done("d-ping")["status"],
+        "skipped",
+        "only failed ones are replayed by default"
+    );
+}
+
+#[test]
+fn replay_without_a_running_serve_leaves_them_for_the_next_one() {
+    let slack = MockSlack::start();
+    let ws = failing_then_fixed_workspace(&slack);
+    let server = ws.serve();
+    server.deliver("issues", "d-failed", &fixture("issues.opened.json"));
+    assert_eq!(ws.wait_until_done("d-failed")["status"], "failed");
+    assert!(server.terminate().success());
+
+    let out = ws.run(&["replay", "--dry-run", "d-failed"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("Would replay 1 deliveries"), "{stdout}");
+    assert_eq!(ws.deliveries()[0]["status"], "failed", "a dry run changes nothing");
+
+    let out = ws.run(&["replay", "d-failed"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("No notifier serve is running"), "{stdout}");
+    assert_eq!(ws.deliveries()[0]["status"], "pending");
+
+    let _server = ws.serve();
+    assert_eq!(ws.wait_until_done("d-failed")["status"], "processed");
+
+    let out = ws.run(&["replay", "d-nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no delivery d-nope"));
+}
