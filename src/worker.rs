@@ -250,8 +250,19 @@ impl Sender {
         let mut pacer = Pacer::new(self.destination.max_per_second, now_ms());
         // Set after a retryable failure: nothing is sent to this channel before then.
         let mut paused_until = 0;
+        // A message sent whose outcome could not be written (a full disk): it is written again
+        // before anything else is sent, instead of the message being sent again.
+        let mut unrecorded: Option<(Post, PostOutcome)> = None;
         while !wakeup.is_stopped() {
             let seen = wakeup.generation();
+            if let Some((post, outcome)) = unrecorded.take() {
+                if let Err(e) = self.store.record_post(&post, &outcome, now_ms()) {
+                    tracing::error!(delivery = %post.delivery_id, error = %e, "recording a post failed; will try again");
+                    unrecorded = Some((post, outcome));
+                    wakeup.wait(seen, self.settings.poll_interval);
+                    continue;
+                }
+            }
             let now = now_ms();
             let wait = (paused_until - now).max(pacer.wait_ms(now));
             if wait > 0 {
@@ -265,11 +276,7 @@ impl Sender {
                     if let PostOutcome::Retry { at_ms, .. } = outcome {
                         paused_until = at_ms;
                     }
-                    if let Err(e) = self.store.record_post(&post, &outcome, now_ms()) {
-                        // It stays pending and is sent again: at worst a duplicate message.
-                        tracing::error!(delivery = %post.delivery_id, error = %e, "recording a post failed");
-                        paused_until = now_ms() + self.settings.poll_interval.as_millis() as i64;
-                    }
+                    unrecorded = Some((post, outcome));
                 }
                 Ok(None) => {
                     // Sleep until the next retry is due, or the poll interval.
@@ -283,6 +290,12 @@ impl Sender {
                     wakeup.wait(seen, self.settings.poll_interval);
                 }
             }
+        }
+        // Stopping: write down what was just sent, so it is not sent again after a restart.
+        if let Some((post, outcome)) = unrecorded
+            && let Err(e) = self.store.record_post(&post, &outcome, now_ms())
+        {
+            tracing::error!(delivery = %post.delivery_id, error = %e, "recording a post at shutdown failed");
         }
     }
 
