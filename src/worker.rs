@@ -255,13 +255,13 @@ impl Sender {
         let mut unrecorded: Option<(Post, PostOutcome)> = None;
         while !wakeup.is_stopped() {
             let seen = wakeup.generation();
-            if let Some((post, outcome)) = unrecorded.take() {
-                if let Err(e) = self.store.record_post(&post, &outcome, now_ms()) {
-                    tracing::error!(delivery = %post.delivery_id, error = %e, "recording a post failed; will try again");
-                    unrecorded = Some((post, outcome));
-                    wakeup.wait(seen, self.settings.poll_interval);
-                    continue;
-                }
+            if let Some((post, outcome)) = unrecorded.take()
+                && let Err(e) = self.store.record_post(&post, &outcome, now_ms())
+            {
+                tracing::error!(delivery = %post.delivery_id, error = %e, "recording a post failed; will try again");
+                unrecorded = Some((post, outcome));
+                wakeup.wait(seen, self.settings.poll_interval);
+                continue;
             }
             let now = now_ms();
             let wait = (paused_until - now).max(pacer.wait_ms(now));
