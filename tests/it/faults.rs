@@ -290,6 +290,12 @@ fn a_full_database_answers_503_and_serve_recovers_once_space_is_freed() {
         slack_channel("dev", &slack, "max_per_second = 0")
     ));
     let server = ws.serve();
+    // Something else takes most of the space, as old data or another file on the disk would.
+    let db = rusqlite::Connection::open(ws.db()).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute_batch("CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(180000));")
+        .unwrap();
+
     let mut stored = Vec::new();
     let full = (0..100).find_map(|i| {
         let id = format!("d-{i}");
@@ -303,19 +309,14 @@ fn a_full_database_answers_503_and_serve_recovers_once_space_is_freed() {
     });
     let (status, text) = full.expect("a 256 KiB database fills up within 100 deliveries");
     assert_eq!(status, 503, "{text}");
-    assert!(!stored.is_empty());
 
-    // Free space as a pruning job would: drop the bodies of what was already processed.
-    for id in &stored {
-        ws.wait_until_done(id);
-    }
-    let db = rusqlite::Connection::open(ws.db()).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute_batch("UPDATE deliveries SET body = x'' WHERE status = 'processed'").unwrap();
+    // The space comes back; serve carries on by itself, without a restart.
+    db.execute_batch("DROP TABLE filler").unwrap();
     drop(db);
-
     assert_eq!(server.deliver("issues", "d-after", &issue_titled("after")).0, 202);
-    assert_eq!(ws.wait_until_done("d-after")["status"], "processed");
+    for id in stored.iter().chain([&"d-after".to_string()]) {
+        assert_eq!(ws.wait_until_done(id)["status"], "processed", "{id}");
+    }
     assert_eq!(texts(&slack).len(), stored.len() + 1);
 }
 
