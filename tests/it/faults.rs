@@ -323,7 +323,7 @@ fn a_full_database_answers_503_and_serve_recovers_once_space_is_freed() {
 #[test]
 fn a_slowloris_attack_does_not_stop_serving() {
     let ws = Workspace::new();
-    ws.write_config("[server]\nheader_timeout_ms = 500\n");
+    ws.write_config("[server]\nheader_timeout_ms = 2000\n");
     let server = ws.serve();
     let addr = server.base().trim_start_matches("http://").to_string();
     let slow: Vec<TcpStream> = (0..50)
@@ -337,7 +337,8 @@ fn a_slowloris_attack_does_not_stop_serving() {
         .collect();
     let started = Instant::now();
     assert_eq!(server.deliver("ping", "d-during", &fixture("ping.json")).0, 202);
-    assert!(started.elapsed() < Duration::from_millis(400), "served in {:?}", started.elapsed());
+    // Well before the header timeout could have freed anything.
+    assert!(started.elapsed() < Duration::from_millis(1500), "served in {:?}", started.elapsed());
     // The header timeout then closes every slow connection.
     for mut stream in slow {
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
