@@ -267,18 +267,55 @@ impl std::error::Error for ConfigErrors {}
 /// Loads the config from `path`, or from `./notifier.toml` if it exists, or the embedded defaults.
 /// Fails if the file can't be read or has any problem.
 pub fn load(path: Option<&Path>) -> Result<Config, Box<dyn std::error::Error + Send + Sync>> {
-    let path = match path {
-        Some(path) => path,
-        None if Path::new(DEFAULT_PATH).exists() => Path::new(DEFAULT_PATH),
-        None => return Ok(parse(DEFAULT_ORIGIN, DEFAULT_CONFIG)?),
+    let (config, problems) = load_checked(path, Check::FileOnly)?;
+    if problems.is_empty() { Ok(config) } else { Err(Box::new(ConfigErrors(problems))) }
+}
+
+/// How much [`load_checked`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The file alone.
+    FileOnly,
+    /// The file, and the variables and files it names (secrets, Slack URLs), as `serve` needs.
+    Everything,
+}
+
+/// Loads the config like [`load`], and returns it with every problem found, in file order.
+/// Fails outright only when the file can't be read, or its TOML can't be read into a config
+/// (a syntax error or an unknown key, which stop the reading).
+pub fn load_checked(
+    path: Option<&Path>,
+    check: Check,
+) -> Result<(Config, Vec<ConfigError>), Box<dyn std::error::Error + Send + Sync>> {
+    let (origin, text) = match path {
+        Some(path) => (path, None),
+        None if Path::new(DEFAULT_PATH).exists() => (Path::new(DEFAULT_PATH), None),
+        None => (Path::new(DEFAULT_ORIGIN), Some(DEFAULT_CONFIG.to_string())),
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("reading config {}: {e}", path.display()))?;
-    Ok(parse(&path.display().to_string(), &text)?)
+    let text = match text {
+        Some(text) => text,
+        None => std::fs::read_to_string(origin)
+            .map_err(|e| format!("reading config {}: {e}", origin.display()))?,
+    };
+    let (config, mut problems) = parse_all(&origin.display().to_string(), &text)?;
+    if check == Check::Everything
+        && let Err(ConfigErrors(more)) = config.resolve()
+    {
+        problems.extend(more);
+        problems.sort_by_key(|e| (e.at.line, e.at.column));
+    }
+    Ok((config, problems))
 }
 
 /// Parses and validates config text. `origin` names the file in messages.
 pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigErrors> {
+    let (config, problems) = parse_all(origin, text)?;
+    if problems.is_empty() { Ok(config) } else { Err(ConfigErrors(problems)) }
+}
+
+/// Parses config text, returning the config (as far as it is valid) and its problems. Fails
+/// outright only when the TOML can't be read into a config at all.
+fn parse_all(origin: &str, text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let locator = Locator::new(origin, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let at = locator.locate(e.span().unwrap_or(0..0));
@@ -286,12 +323,8 @@ pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigErrors> {
     })?;
     let mut problems = Problems { locator: &locator, errors: Vec::new() };
     let config = validate(raw, &mut problems);
-    if problems.errors.is_empty() {
-        Ok(config)
-    } else {
-        problems.errors.sort_by_key(|e| (e.at.line, e.at.column));
-        Err(ConfigErrors(problems.errors))
-    }
+    problems.errors.sort_by_key(|e| (e.at.line, e.at.column));
+    Ok((config, problems.errors))
 }
 
 /// What lives outside the config file, read and checked.

@@ -16,45 +16,57 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::Error;
 use crate::cli::{Cli, Command, FilterArgs, RulesCommand};
-use crate::config::{self, Config};
+use crate::config::{self, Check, Config, ConfigError, ConfigErrors};
 use crate::store::{Filter, Options, Store};
 
 pub use serve::Relay;
 
 /// Runs the subcommand `cli` names.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let load = || -> Result<Config, Error> {
-        let mut config = config::load(cli.config.as_deref())?;
+    let load_checked = |check: Check| -> Result<(Config, Vec<ConfigError>), Error> {
+        let (mut config, problems) = config::load_checked(cli.config.as_deref(), check)?;
         if let Some(db) = &cli.db {
             config.storage.path = db.clone();
         }
-        Ok(config)
+        Ok((config, problems))
+    };
+    let load = |check: Check| -> Result<Config, Error> {
+        let (config, problems) = load_checked(check)?;
+        if problems.is_empty() { Ok(config) } else { Err(Box::new(ConfigErrors(problems))) }
     };
     match &cli.command {
         Command::Serve { listen } => {
-            let mut config = load()?;
+            let mut config = load(Check::Everything)?;
             if let Some(listen) = listen {
                 config.server.listen = *listen;
             }
             serve::serve(config)
         }
         Command::Sign { file, secret_env } => {
-            sign::sign(&load()?, file.as_deref(), secret_env.as_deref())
+            sign::sign(&load(Check::FileOnly)?, file.as_deref(), secret_env.as_deref())
         }
         // A preview needs no config: it shows the message whatever the routes say.
         Command::Render { event, file } => render::render(event.as_deref(), file),
         Command::Deliveries { filter, json, limit } => {
-            deliveries::deliveries(&load()?, &store_filter(filter, Vec::new()), *json, *limit)
+            let filter = store_filter(filter, Vec::new());
+            deliveries::deliveries(&load(Check::FileOnly)?, &filter, *json, *limit)
         }
         Command::Replay { ids, filter, dry_run, wait } => {
             let mut filter = store_filter(filter, ids.clone());
             if ids.is_empty() && filter.status.is_none() {
                 filter.status = Some(crate::store::Status::Failed);
             }
-            replay::replay(&load()?, &filter, *dry_run, *wait)
+            replay::replay(&load(Check::FileOnly)?, &filter, *dry_run, *wait)
         }
         Command::Rules { command: RulesCommand::Check { event, payload, delivery } } => {
-            rules::check(&load()?, event.as_deref(), payload.as_deref(), delivery.as_deref())
+            let (config, problems) = load_checked(Check::Everything)?;
+            rules::check(
+                &config,
+                problems,
+                event.as_deref(),
+                payload.as_deref(),
+                delivery.as_deref(),
+            )
         }
     }
 }

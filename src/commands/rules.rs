@@ -7,20 +7,24 @@ use comfy_table::{ContentArrangement, Table, presets};
 
 use super::{event_from_file_name, open_store};
 use crate::Error;
-use crate::config::{ChannelConfig, ChannelKind, Config, RouteConfig, UrlSource};
+use crate::config::{
+    ChannelConfig, ChannelKind, Config, ConfigError, ConfigErrors, RouteConfig, UrlSource,
+};
 use crate::github::{self, ContentType, Normalized};
 use crate::render;
 use crate::rules::{self, Bots, Decision, Pattern, Then};
 
-/// Checks `config`; with a payload or a delivery, also routes it and shows why. Fails (exit 1)
-/// if the config has any problem, after showing the dry run if one was asked for.
+/// Checks `config`, whose `problems` were found loading it; with a payload or a delivery, also
+/// routes it and shows why. Fails (exit 1) if the config has any problem, after showing the dry
+/// run if one was asked for.
 pub(super) fn check(
     config: &Config,
+    problems: Vec<ConfigError>,
     event: Option<&str>,
     payload: Option<&Path>,
     delivery: Option<&str>,
 ) -> Result<(), Error> {
-    let problems = config.resolve().err();
+    let problems = (!problems.is_empty()).then_some(ConfigErrors(problems));
     let dry_run = match (payload, delivery) {
         (Some(file), _) => {
             let event = match event {

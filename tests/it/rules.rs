@@ -246,3 +246,27 @@ fn the_dry_run_explains_a_skip_by_the_closest_route_and_its_failed_matcher() {
         "the dry run sent something"
     );
 }
+
+#[test]
+fn problems_in_the_file_and_in_the_environment_are_reported_together() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[channels.dev]\nkind = \"slack\"\nwebhook_url_env = \"NOT_SET_ANYWHERE\"\n\
+         [[routes]]\nevents = [\"isues\"]\nchannel = \"dev\"\n",
+    );
+    let (code, _, stderr) = check(&ws, &[]);
+    assert_eq!(code, 1);
+    let file = ws.config().display().to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("{file}:9:19: the environment variable NOT_SET_ANYWHERE")),
+        "{stderr}"
+    );
+    assert!(
+        lines[1]
+            .starts_with(&format!("{file}:11:11: unknown event 'isues'; did you mean 'issues'?")),
+        "{stderr}"
+    );
+    assert_eq!(lines[2], format!("error: 2 problems in {file}"));
+}
