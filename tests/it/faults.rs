@@ -414,3 +414,22 @@ fn a_weak_secret_gets_a_warning_that_never_shows_it() {
         assert!(!stderr.contains(secret.trim()), "the secret reached the log:\n{stderr}");
     }
 }
+
+#[test]
+fn connections_beyond_max_connections_wait_for_a_free_slot() {
+    let ws = Workspace::new();
+    ws.write_config("[server]\nmax_connections = 2\nheader_timeout_ms = 1500\n");
+    let server = ws.serve();
+    let addr = server.base().trim_start_matches("http://").to_string();
+    // Two clients connect and say nothing: both slots are taken until the header timeout. The
+    // kernel hands connections to accept() in the order they were made, so these go first.
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let started = Instant::now();
+    assert_eq!(server.deliver("ping", "d-waits", &fixture("ping.json")).0, 202);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "the third connection was served after {waited:?}"
+    );
+    drop(idle);
+}
