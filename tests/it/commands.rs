@@ -111,12 +111,7 @@ fn failing_then_fixed_workspace(slack: &MockSlack) -> Workspace {
         body: "channel_not_found".into(),
         retry_after: None,
     }]);
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"dev\"\n",
-        slack.url("/services/dev")
-    ));
-    ws
+    everything_to(slack, "")
 }
 
 #[test]

@@ -601,11 +601,7 @@ fn expectations() -> Vec<(&'static str, Expected)> {
 #[test]
 fn every_fixture_is_posted_as_expected_or_skipped_with_its_reason() {
     let slack = MockSlack::start();
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[channels.all]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
-        slack.url("/services/all")
-    ));
+    let ws = everything_to(&slack, "");
     let server = ws.serve();
 
     let expectations = expectations();
@@ -650,11 +646,7 @@ fn every_fixture_is_posted_as_expected_or_skipped_with_its_reason() {
 #[test]
 fn a_star_is_announced_once_whichever_of_star_and_watch_arrives_first() {
     let slack = MockSlack::start();
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[channels.all]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n[[routes]]\nchannel = \"all\"\n",
-        slack.url("/services/all")
-    ));
+    let ws = everything_to(&slack, "");
     let server = ws.serve();
     assert_eq!(server.deliver("watch", "d-watch", &fixture("watch.started.json")).0, 202);
     assert_eq!(server.deliver("star", "d-star", &fixture("star.created.json")).0, 202);

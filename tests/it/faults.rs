@@ -37,11 +37,7 @@ fn a_429_pauses_its_channel_for_retry_after_and_keeps_the_order() {
         body: "rate_limited".into(),
         retry_after: Some(1),
     }]);
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "{}[[routes]]\nchannel = \"dev\"\n",
-        slack_channel("dev", &slack, "max_per_second = 0")
-    ));
+    let ws = everything_to(&slack, "");
     let server = ws.serve();
     assert_eq!(server.deliver("issues", "d-1", &issue_titled("first")).0, 202);
     assert_eq!(server.deliver("issues", "d-2", &issue_titled("second")).0, 202);
@@ -121,11 +117,7 @@ fn permanent_slack_errors_fail_at_once_with_slacks_error_string() {
     ] {
         let slack = MockSlack::start();
         slack.script([Reply::Status { status, body: body.into(), retry_after: None }]);
-        let ws = Workspace::new();
-        ws.write_config(&format!(
-            "{}[[routes]]\nchannel = \"dev\"\n",
-            slack_channel("dev", &slack, "max_per_second = 0")
-        ));
+        let ws = everything_to(&slack, "");
         let server = ws.serve();
         assert_eq!(server.deliver("issues", "d-1", &fixture("issues.opened.json")).0, 202);
         let logged = ws.wait_until_done("d-1");
@@ -182,11 +174,7 @@ fn burst(url: &str, prefix: &str, count: usize, threads: usize, acked: Arc<Mutex
 /// delivery answered 2xx was posted, and that duplicates are no more than the kills could cause.
 fn kill_9_run(deliveries_per_round: usize, kills: usize) {
     let slack = MockSlack::start();
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "{}[[routes]]\nchannel = \"dev\"\n",
-        slack_channel("dev", &slack, "max_per_second = 0")
-    ));
+    let ws = everything_to(&slack, "");
     let acked = Arc::new(Mutex::new(Vec::new()));
     for round in 0..kills {
         let server = ws.serve();
@@ -248,11 +236,7 @@ fn kill_9_repeatedly_under_load_loses_no_acknowledged_delivery() {
 fn sigterm_lets_the_message_in_flight_finish_and_it_is_not_sent_again() {
     let slack = MockSlack::start();
     slack.script([Reply::Slow(Duration::from_millis(700))]);
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "{}[[routes]]\nchannel = \"dev\"\n",
-        slack_channel("dev", &slack, "max_per_second = 0")
-    ));
+    let ws = everything_to(&slack, "");
     let server = ws.serve();
     assert_eq!(server.deliver("issues", "d-slow", &issue_titled("slow")).0, 202);
     slack.wait_for_requests(1);
@@ -284,11 +268,7 @@ fn a_second_serve_on_the_same_database_is_refused() {
 #[test]
 fn a_full_database_answers_503_and_serve_recovers_once_space_is_freed() {
     let slack = MockSlack::start();
-    let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[storage]\nmax_bytes = 262144\n\n{}[[routes]]\nchannel = \"dev\"\n",
-        slack_channel("dev", &slack, "max_per_second = 0")
-    ));
+    let ws = everything_to(&slack, "[storage]\nmax_bytes = 262144\n\n");
     let server = ws.serve();
     // Something else takes most of the space, as old data or another file on the disk would.
     let db = rusqlite::Connection::open(ws.db()).unwrap();

@@ -141,6 +141,18 @@ impl Workspace {
     }
 }
 
+/// A workspace whose config posts every event to one mock Slack channel, `dev`, unpaced;
+/// `before` goes first (a `[storage]` or `[server]` table, say).
+pub fn everything_to(slack: &MockSlack, before: &str) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "{before}\n[channels.dev]\nkind = \"slack\"\nmax_per_second = 0\nwebhook_url = \"{}\"\n\n\
+         [[routes]]\nchannel = \"dev\"\n",
+        slack.url("/services/dev")
+    ));
+    ws
+}
+
 /// A running `notifier serve`, killed on drop.
 pub struct Server {
     child: Child,
