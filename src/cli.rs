@@ -17,7 +17,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// SQLite database file; overrides [storage] path.
+    /// SQLite database file; overrides `[storage] path`.
     #[arg(long, global = true, value_name = "FILE")]
     pub db: Option<PathBuf>,
 
@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Receive webhooks and relay them to Slack.
     Serve {
-        /// Address to listen on, IP:PORT; overrides [server] listen. Port 0 picks a free port.
+        /// Address to listen on, IP:PORT; overrides `[server] listen`. Port 0 picks a free port.
         #[arg(long, value_name = "IP:PORT")]
         listen: Option<SocketAddr>,
     },

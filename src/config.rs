@@ -3,11 +3,15 @@
 //! Loading happens in two steps so every problem can be reported at once, each with its
 //! `FILE:LINE:COLUMN`:
 //! 1. [`parse`] reads the TOML into `Raw*` structs (unknown keys are errors) and validates what can
-//!    be checked from the text alone: listen addresses, paths, channel kinds, routes naming
-//!    defined channels. It returns every problem it finds, not just the first.
-//! 2. [`Config::secrets`] and [`Config::channel_targets`] resolve what lives outside the file
-//!    (environment variables, secret files). They are separate so `notifier sign` does not need
-//!    Slack URLs to be set, and they too report every problem with the location of the key.
+//!    be checked from the text alone: listen addresses, paths, channel kinds, routes (known
+//!    events and actions, defined channels, valid globs, none made unreachable by an earlier one).
+//!    It returns every problem it finds, not just the first.
+//! 2. [`Config::resolve`] reads what lives outside the file (environment variables, secret
+//!    files), again reporting every problem with the location of its key. It is separate so that
+//!    `notifier sign` needs only [`Config::secrets`], not the Slack URLs.
+//!
+//! [`load_checked`] does both and returns all the problems together, for `serve` and
+//! `rules check`.
 //!
 //! With no config file at all, [`DEFAULT_CONFIG`] is used: the same loader, the same checks.
 //!
@@ -401,7 +405,7 @@ impl Config {
     }
 
     /// Every channel, with Slack URLs read from their variables.
-    pub fn channel_targets(&self) -> Result<BTreeMap<String, Destination>, ConfigErrors> {
+    fn channel_targets(&self) -> Result<BTreeMap<String, Destination>, ConfigErrors> {
         self.channel_targets_from(|name| std::env::var(name).ok())
     }
 

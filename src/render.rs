@@ -1,7 +1,7 @@
 //! [`Event`] → Slack message: the only module that knows Slack's JSON shape.
 //!
 //! Every message has Block Kit `blocks` and a `text` fallback, which Slack shows in notifications
-//! and on clients that can't draw blocks. Both are built from one list of [`Piece`]s per event,
+//! and on clients that can't draw blocks. Both are built from one list of `Piece`s per event,
 //! so they always say the same thing: `text` reads `[owner/repo] who did what: title`, and the
 //! first block says the same with links, followed by a short quote where one helps (an issue's
 //! description, a comment, a review) and a context line (repository, branches, labels).
@@ -20,7 +20,7 @@
 //! blocks. Untrusted text is cut before escaping (titles and names to a length that keeps a line
 //! readable, quotes to their first paragraph and [`EXCERPT_MAX`] characters), at a character
 //! boundary with an ellipsis, so a message has at most three blocks and no text near the limit;
-//! [`fit`] is the last guard, and cuts only between whole entities and links.
+//! `fit` is the last guard, and cuts only between whole entities and links.
 
 use serde_json::{Value, json};
 

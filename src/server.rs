@@ -68,7 +68,7 @@ pub struct Limits {
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then stops accepting and waits up to
-/// [`SHUTDOWN_GRACE`] for requests in flight.
+/// `SHUTDOWN_GRACE` for requests in flight.
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
@@ -219,9 +219,17 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
             tracing::warn!(delivery = %id, %event, "delivery id reused with a different body; kept the first");
             answer(StatusCode::CONFLICT, "delivery id already stored with a different body")
         }
+        Err(e) if e.is_full() => {
+            tracing::error!(
+                delivery = %id,
+                error = %e,
+                "the database is full; answering 503 until space is freed (or [storage] max_bytes raised)"
+            );
+            answer(StatusCode::SERVICE_UNAVAILABLE, "storage is full; redeliver later")
+        }
         Err(e) => {
             tracing::error!(delivery = %id, error = %e, "could not store a delivery; answering 503");
-            answer(StatusCode::SERVICE_UNAVAILABLE, "could not store the delivery; try again")
+            answer(StatusCode::SERVICE_UNAVAILABLE, "could not store the delivery; redeliver later")
         }
     }
 }

@@ -34,10 +34,10 @@
 //!
 //! # Compatibility
 //!
-//! The schema version is `PRAGMA user_version`; see [`MIGRATIONS`].
+//! The schema version is `PRAGMA user_version`; see `MIGRATIONS`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -335,7 +335,6 @@ pub struct DeliveryRow {
 /// Owns one connection to the database.
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
 }
 
 impl Store {
@@ -362,11 +361,7 @@ impl Store {
             let page_size: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
             conn.pragma_update(None, "max_page_count", (max_bytes / page_size).max(1))?;
         }
-        Ok(Store { conn, path: path.to_path_buf() })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Store { conn })
     }
 
     /// Stores each delivery not already stored, in one transaction. Blocks on the commit.
@@ -706,11 +701,25 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Why the writer could not store a delivery.
 #[derive(Debug)]
-pub struct WriteError(String);
+pub struct WriteError {
+    message: String,
+    full: bool,
+}
+
+impl WriteError {
+    fn stopped() -> WriteError {
+        WriteError { message: "the writer thread has stopped".into(), full: false }
+    }
+
+    /// Whether the database is full (its disk, or `max_bytes`).
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+}
 
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "storing delivery: {}", self.0)
+        write!(f, "storing delivery: {}", self.message)
     }
 }
 
@@ -758,7 +767,8 @@ impl Writer {
                     }
                     Err(e) => {
                         for job in batch {
-                            let _ = job.reply.send(Err(WriteError(e.to_string())));
+                            let error = WriteError { message: e.to_string(), full: e.is_full() };
+                            let _ = job.reply.send(Err(error));
                         }
                     }
                 }
@@ -773,10 +783,8 @@ impl Writer {
         delivery: NewDelivery,
     ) -> std::result::Result<Enqueued, WriteError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(WriteJob { delivery, reply })
-            .map_err(|_| WriteError("the writer thread has stopped".into()))?;
-        answer.await.map_err(|_| WriteError("the writer thread has stopped".into()))?
+        self.jobs.send(WriteJob { delivery, reply }).map_err(|_| WriteError::stopped())?;
+        answer.await.map_err(|_| WriteError::stopped())?
     }
 }
 

@@ -288,7 +288,8 @@ fn a_full_database_answers_503_and_serve_recovers_once_space_is_freed() {
         }
     });
     let (status, text) = full.expect("a 256 KiB database fills up within 100 deliveries");
-    assert_eq!(status, 503, "{text}");
+    assert_eq!((status, text.trim()), (503, "storage is full; redeliver later"));
+    assert!(server.stderr().contains("the database is full"), "{}", server.stderr());
 
     // The space comes back; serve carries on by itself, without a restart.
     db.execute_batch("DROP TABLE filler").unwrap();
