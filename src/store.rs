@@ -19,8 +19,9 @@
 //! `serve` holds an exclusive lock on the database (`DB.lock`, see `commands::serve`), so its
 //! router is the only one claiming deliveries and each of its senders the only one claiming its
 //! channel's messages. A claim is therefore a plain read and takes no write lock, and what a
-//! killed process was working on is simply still `pending` when `serve` starts again. (The
-//! `lease_until_ms` columns of schemas 1 and 3 are unused since.)
+//! killed process was working on is simply still `pending` when `serve` starts again. (So the
+//! `lease_until_ms` columns, and `deliveries.next_attempt_at_ms`, which schema 1 used for retries
+//! of whole deliveries before retries moved to the outbox, are no longer read.)
 //!
 //! # Writing from the receiver
 //!
@@ -647,19 +648,19 @@ impl Store {
     /// Puts finished deliveries back in the queue to be routed again by today's rules,
     /// forgetting their messages and outcome. A delivery still `pending` is left alone. Returns
     /// how many were requeued. One transaction.
-    pub fn requeue(&mut self, ids: &[String], now_ms: i64) -> Result<usize> {
+    pub fn requeue(&mut self, ids: &[String]) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut requeued = 0;
         {
             let mut reset = tx.prepare_cached(
                 "UPDATE deliveries
                  SET status = 'pending', reason = NULL, attempts = 0, finished_at_ms = NULL,
-                     routed_at_ms = NULL, announcement = NULL, next_attempt_at_ms = ?2
+                     routed_at_ms = NULL, announcement = NULL
                  WHERE id = ?1 AND status != 'pending'",
             )?;
             let mut forget = tx.prepare_cached("DELETE FROM outbox WHERE delivery_id = ?1")?;
             for id in ids {
-                if reset.execute(params![id, now_ms])? == 1 {
+                if reset.execute([id])? == 1 {
                     forget.execute([id])?;
                     requeued += 1;
                 }
@@ -1013,11 +1014,7 @@ mod tests {
         store.route("a", &summary(), &routed(vec![post("dev")]), 1_000).unwrap();
         let p = store.claim_post("dev", 1_000).unwrap().unwrap();
         store.record_post(&p, &PostOutcome::Failed { error: "HTTP 404".into() }, 1_100).unwrap();
-        assert_eq!(
-            store.requeue(&["a".into(), "b".into()], 2_000).unwrap(),
-            1,
-            "b is still pending"
-        );
+        assert_eq!(store.requeue(&["a".into(), "b".into()]).unwrap(), 1, "b is still pending");
         let row =
             &store.list(&Filter { ids: vec!["a".into()], ..Filter::default() }, 1).unwrap()[0];
         assert_eq!((row.status, row.reason.clone(), row.attempts), (Status::Pending, None, 0));

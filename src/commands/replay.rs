@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::deliveries::table;
+use super::open_existing_store;
 use super::serve::is_serving;
-use super::{now_ms, open_existing_store};
 use crate::Error;
 use crate::config::Config;
 use crate::store::{Filter, Status};
@@ -52,9 +52,8 @@ pub(super) fn replay(
     }
 
     let ids: Vec<String> = chosen.iter().map(|r| r.id.clone()).collect();
-    let requeued = store
-        .requeue(&ids, now_ms())
-        .map_err(|e| format!("requeueing in {}: {e}", path.display()))?;
+    let requeued =
+        store.requeue(&ids).map_err(|e| format!("requeueing in {}: {e}", path.display()))?;
     let serving = is_serving(path);
     writeln!(out, "Requeued {requeued} deliveries.")?;
     if !serving {
