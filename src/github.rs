@@ -150,13 +150,7 @@ impl ContentType {
 /// The JSON payload inside a body: the body itself, or the `payload` field of a form. Checks that
 /// it is a JSON object, so the receiver can refuse anything else before storing it.
 pub fn payload(content_type: ContentType, body: &[u8]) -> Result<Cow<'_, [u8]>, PayloadError> {
-    let json: Cow<[u8]> = match content_type {
-        ContentType::Json => Cow::Borrowed(body),
-        ContentType::Form => form_urlencoded::parse(body)
-            .find(|(key, _)| key == "payload")
-            .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
-            .ok_or(PayloadError::MissingFormPayload)?,
-    };
+    let json = json_of(content_type, body)?;
     // serde_json does not check the UTF-8 of strings it skips, nor the depth of what it skips,
     // so check both over the whole text first.
     std::str::from_utf8(&json)
@@ -167,6 +161,17 @@ pub fn payload(content_type: ContentType, body: &[u8]) -> Result<Cow<'_, [u8]>, 
     serde_json::from_slice::<HashMap<Cow<str>, IgnoredAny>>(&json)
         .map_err(|e| PayloadError::NotAnObject(e.to_string()))?;
     Ok(json)
+}
+
+/// The JSON inside a body, unchecked: the body itself, or a form's `payload` field.
+fn json_of(content_type: ContentType, body: &[u8]) -> Result<Cow<'_, [u8]>, PayloadError> {
+    Ok(match content_type {
+        ContentType::Json => Cow::Borrowed(body),
+        ContentType::Form => form_urlencoded::parse(body)
+            .find(|(key, _)| key == "payload")
+            .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
+            .ok_or(PayloadError::MissingFormPayload)?,
+    })
 }
 
 /// The deepest nesting of arrays and objects accepted. GitHub's payloads nest about 6 deep.
@@ -208,7 +213,9 @@ pub fn normalize(
     content_type: ContentType,
     body: &[u8],
 ) -> Result<Parsed, PayloadError> {
-    let json = payload(content_type, body)?;
+    // The receiver checked the payload before storing it; parsing it into the envelope still
+    // refuses anything that is not an object.
+    let json = json_of(content_type, body)?;
     let envelope: Envelope = parse(&json)?;
     let action = envelope.action.clone();
     let repo = envelope.repository.as_ref().map(|r| r.full_name.clone());
@@ -217,17 +224,14 @@ pub fn normalize(
         note = envelope.zen.map(|zen| format!("zen: {zen}"));
         Normalized::Skip("ping".to_string())
     } else {
-        match kind(event, action.as_deref(), &json)? {
-            Some(kind) => {
-                let common: Common = parse(&json)?;
-                Normalized::Event(Box::new(Event {
-                    name: event.to_string(),
-                    action: action.clone(),
-                    repo: common.repository.into_repo(),
-                    actor: common.sender.into_user(),
-                    kind,
-                }))
-            }
+        match kind(event, action.as_deref(), &envelope, &json)? {
+            Some(kind) => Normalized::Event(Box::new(Event {
+                name: event.to_string(),
+                action: action.clone(),
+                repo: required(envelope.repository, "repository")?.into_repo(),
+                actor: required(envelope.sender, "sender")?.into_user(),
+                kind,
+            })),
             None => Normalized::Skip(match &action {
                 Some(action) => format!("unsupported: {event}.{action}"),
                 None => format!("unsupported: {event}"),
@@ -238,7 +242,12 @@ pub fn normalize(
 }
 
 /// The [`Kind`] of a supported event and action; `None` for anything else.
-fn kind(event: &str, action: Option<&str>, json: &[u8]) -> Result<Option<Kind>, PayloadError> {
+fn kind(
+    event: &str,
+    action: Option<&str>,
+    envelope: &Envelope,
+    json: &[u8],
+) -> Result<Option<Kind>, PayloadError> {
     Ok(Some(match (event, action) {
         ("issues", Some(action)) => {
             let p: IssuesPayload = parse(json)?;
@@ -323,8 +332,8 @@ fn kind(event: &str, action: Option<&str>, json: &[u8]) -> Result<Option<Kind>, 
             }
         }
         ("star", Some("created" | "deleted")) | ("watch", Some("started")) => {
-            let p: Common = parse(json)?;
-            Kind::Star { starred: action != Some("deleted"), stars: p.repository.stargazers_count }
+            let stars = envelope.repository.as_ref().and_then(|r| r.stargazers_count);
+            Kind::Star { starred: action != Some("deleted"), stars }
         }
         ("fork", _) => {
             let p: ForkPayload = parse(json)?;
@@ -401,36 +410,27 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T, PayloadError> {
     value.ok_or_else(|| missing(field))
 }
 
-/// The fields every payload may have, all optional, for the delivery log.
+/// The fields every payload may have, all optional: the delivery log's summary, and the
+/// where and who that every event we render needs.
 #[derive(Deserialize)]
 struct Envelope {
     action: Option<String>,
-    repository: Option<RepoName>,
+    repository: Option<GhRepo>,
+    sender: Option<GhUser>,
     zen: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RepoName {
-    full_name: String,
-}
-
-/// What every event we render has: where, and who.
-#[derive(Deserialize)]
-struct Common {
-    repository: GhRepo,
-    sender: GhUser,
 }
 
 #[derive(Deserialize)]
 struct GhRepo {
     full_name: String,
-    html_url: String,
+    html_url: Option<String>,
     stargazers_count: Option<u64>,
 }
 
 impl GhRepo {
     fn into_repo(self) -> Repo {
-        Repo { full_name: self.full_name, url: self.html_url }
+        let url = self.html_url.unwrap_or_else(|| format!("https://github.com/{}", self.full_name));
+        Repo { full_name: self.full_name, url }
     }
 }
 
@@ -997,6 +997,14 @@ mod tests {
         });
         let got = normalize("issues", ContentType::Json, &no_assignee);
         assert_eq!(got, Err(PayloadError::Shape("missing field `assignee`".into())));
+        let no_sender = edited("issues.opened.json", |j| {
+            j.as_object_mut().unwrap().remove("sender");
+        });
+        let got = normalize("issues", ContentType::Json, &no_sender);
+        assert_eq!(got, Err(PayloadError::Shape("missing field `sender`".into())));
+        // A payload we only skip needs neither.
+        let parsed = normalize("made_up", ContentType::Json, br#"{"action":"x"}"#).unwrap();
+        assert_eq!(parsed.normalized, Normalized::Skip("unsupported: made_up.x".into()));
     }
 
     #[test]

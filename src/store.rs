@@ -747,29 +747,31 @@ impl Writer {
         let (jobs, queue) = mpsc::channel::<WriteJob>();
         let handle = thread::Builder::new().name("notifier-writer".into()).spawn(move || {
             while let Ok(first) = queue.recv() {
-                let mut batch = vec![first];
-                while batch.len() < WRITE_BATCH_MAX {
-                    match queue.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
+                // Bodies are moved, not copied: they can be 25 MiB each.
+                let (mut deliveries, mut replies) = (Vec::new(), Vec::new());
+                for job in
+                    std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok()))
+                {
+                    deliveries.push(job.delivery);
+                    replies.push(job.reply);
+                    if deliveries.len() == WRITE_BATCH_MAX {
+                        break;
                     }
                 }
-                let deliveries: Vec<NewDelivery> =
-                    batch.iter().map(|job| job.delivery.clone()).collect();
                 match store.enqueue(&deliveries) {
                     Ok(results) => {
                         if results.contains(&Enqueued::Stored) {
                             on_stored();
                         }
-                        for (job, result) in batch.into_iter().zip(results) {
+                        for (reply, result) in replies.into_iter().zip(results) {
                             // The request may have gone away; its delivery is stored regardless.
-                            let _ = job.reply.send(Ok(result));
+                            let _ = reply.send(Ok(result));
                         }
                     }
                     Err(e) => {
-                        for job in batch {
+                        for reply in replies {
                             let error = WriteError { message: e.to_string(), full: e.is_full() };
-                            let _ = job.reply.send(Err(error));
+                            let _ = reply.send(Err(error));
                         }
                     }
                 }
