@@ -21,7 +21,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -36,7 +36,7 @@ use tokio::sync::Semaphore;
 
 use crate::github::{self, ContentType, PayloadError};
 use crate::signature::{self, Secret};
-use crate::store::{Enqueued, NewDelivery, Writer};
+use crate::store::{Enqueued, NewDelivery, Writer, now_ms};
 
 /// How long requests in flight may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -204,9 +204,7 @@ async fn receive(intake: &Intake, req: Request<Incoming>) -> Answer {
         content_type,
         // Takes the buffer without copying when the body arrived in one piece.
         body: Vec::from(body),
-        received_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        received_at_ms: now_ms(),
     };
     match intake.writer.enqueue(delivery).await {
         Ok(Enqueued::Stored) => {

@@ -42,14 +42,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::{Destination, RouteConfig, Target, WorkerConfig};
 use crate::github::{self, Normalized};
 use crate::render;
 use crate::rules::{self, Decision};
 use crate::slack::{self, SendError};
-use crate::store::{Claimed, NewPost, Post, PostOutcome, Routing, Store, Summary};
+use crate::store::{Claimed, NewPost, Post, PostOutcome, Routing, Store, Summary, now_ms};
 
 /// How long an announcement (a star) suppresses the same announcement from another delivery.
 /// GitHub sends `watch` started within seconds of `star` created; a longer window also keeps
@@ -400,10 +400,6 @@ impl Pacer {
             self.tokens -= 1.0;
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

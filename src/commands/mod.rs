@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::Error;
 use crate::cli::{Cli, Command, FilterArgs, RulesCommand};
 use crate::config::{self, Check, Config, ConfigError, ConfigErrors};
-use crate::store::{Filter, Options, Store};
+use crate::store::{Filter, Options, Store, now_ms};
 
 pub use serve::Relay;
 
@@ -102,10 +102,6 @@ fn open_existing_store(config: &Config) -> Result<Store, Error> {
         .into());
     }
     open_store(path)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The event name a payload file is named for: `pull_request.opened.json` → `pull_request`.
